@@ -1,0 +1,87 @@
+//! The failures a command can end in, and the exit code and guidance each one gets.
+//!
+//! Exit codes are part of the CLI's stable interface: 0 ok, 2 invalid input or usage, 3 skill or
+//! upstream error, 4 sandbox violation (a limit hit or a capability denied), 1 anything else.
+
+use std::fmt;
+
+/// The process exit codes of the `skillhost` CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Success.
+    Ok = 0,
+    /// Anything not covered below (I/O errors, bugs).
+    Other = 1,
+    /// The caller's input or command line is wrong.
+    Usage = 2,
+    /// The skill or the upstream service failed.
+    Skill = 3,
+    /// The sandbox stopped the skill: a limit was hit or a capability was denied.
+    Sandbox = 4,
+}
+
+/// A failure with a category, a one-line message and, where there is one, what to do next.
+#[derive(Debug)]
+pub struct Failure {
+    /// Which exit code the failure maps to.
+    pub code: ExitCode,
+    /// What went wrong, in one line.
+    pub message: String,
+    /// What the operator should do about it.
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    /// A failure of category `code`.
+    pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Invalid input or usage (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ExitCode::Usage, message)
+    }
+
+    /// A skill or upstream failure (exit 3).
+    pub fn skill(message: impl Into<String>) -> Self {
+        Self::new(ExitCode::Skill, message)
+    }
+
+    /// A sandbox violation (exit 4).
+    pub fn sandbox(message: impl Into<String>) -> Self {
+        Self::new(ExitCode::Sandbox, message)
+    }
+
+    /// Anything else (exit 1).
+    pub fn other(message: impl Into<String>) -> Self {
+        Self::new(ExitCode::Other, message)
+    }
+
+    /// Adds what the operator should do next.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure::other(format!("{error:#}"))
+    }
+}

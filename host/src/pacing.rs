@@ -1,0 +1,107 @@
+//! Client-side pacing of API calls per (tenant, app), under the service's published limits.
+//!
+//! The Defender incidents API allows 50 calls a minute and 1,500 an hour per app and tenant;
+//! calling faster only earns 429s. A [`Pacer`] holds the recent call times and makes a caller
+//! wait until a call fits both windows, or gives up when that would pass its deadline.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::connections::Pacing;
+
+/// Sliding-window limiter for one (tenant, app).
+pub struct Pacer {
+    minute: Duration,
+    hour: Duration,
+    per_minute: usize,
+    per_hour: usize,
+    calls: tokio::sync::Mutex<VecDeque<Instant>>,
+}
+
+impl Pacer {
+    /// A pacer enforcing `pacing`.
+    pub fn new(pacing: Pacing) -> Self {
+        let scale = pacing.time_scale.max(f64::MIN_POSITIVE);
+        Pacer {
+            minute: Duration::from_secs_f64(60.0 / scale),
+            hour: Duration::from_secs_f64(3600.0 / scale),
+            per_minute: pacing.per_minute as usize,
+            per_hour: pacing.per_hour as usize,
+            calls: tokio::sync::Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Waits until one more call fits, and records it. `Err` when the wait would end after
+    /// `deadline` (the caller reports a timeout rather than sleeping past it).
+    pub async fn acquire(&self, deadline: Instant) -> Result<Duration, ()> {
+        let started = Instant::now();
+        loop {
+            let mut calls = self.calls.lock().await;
+            let now = Instant::now();
+            while calls
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= self.hour)
+            {
+                calls.pop_front();
+            }
+            let in_minute = calls
+                .iter()
+                .rev()
+                .take_while(|t| now.duration_since(**t) < self.minute)
+                .count();
+            let free_at = if calls.len() >= self.per_hour {
+                calls.front().map(|t| *t + self.hour)
+            } else if in_minute >= self.per_minute {
+                calls.get(calls.len() - in_minute).map(|t| *t + self.minute)
+            } else {
+                None
+            };
+            match free_at {
+                None => {
+                    calls.push_back(now);
+                    return Ok(started.elapsed());
+                }
+                Some(at) if at > deadline => return Err(()),
+                Some(at) => {
+                    drop(calls);
+                    tokio::time::sleep_until(at.into()).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_beyond_the_per_minute_limit_wait_for_the_window() {
+        // 3 calls per "minute" of 200 ms.
+        let pacer = Pacer::new(Pacing {
+            per_minute: 3,
+            per_hour: 100,
+            time_scale: 300.0,
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let start = Instant::now();
+        for _ in 0..3 {
+            pacer.acquire(deadline).await.unwrap();
+        }
+        assert!(start.elapsed() < Duration::from_millis(100));
+        pacer.acquire(deadline).await.unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[tokio::test]
+    async fn a_wait_past_the_deadline_is_refused() {
+        let pacer = Pacer::new(Pacing {
+            per_minute: 1,
+            per_hour: 100,
+            time_scale: 1.0,
+        });
+        let deadline = Instant::now() + Duration::from_secs(1);
+        pacer.acquire(deadline).await.unwrap();
+        assert_eq!(pacer.acquire(deadline).await, Err(()));
+    }
+}
