@@ -13,5 +13,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+pub use self::skillhost::skill::{connection, emit, http, log, types};
 pub use exports::skillhost::skill::guest;
-pub use skillhost::skill::{connection, emit, http, log, types};

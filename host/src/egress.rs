@@ -80,7 +80,7 @@ impl EgressPolicy {
                 .nth(3)
                 .map(|rest| format!("/{rest}"))
                 .unwrap_or_else(|| "/".to_string());
-            raw.strip_prefix(base.path())
+            raw.strip_prefix(base.path().trim_end_matches('/'))
                 .map(str::to_string)
                 .filter(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
                 .ok_or_else(|| {
