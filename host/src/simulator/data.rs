@@ -18,18 +18,54 @@ const NAMES: &[&str] = &[
     "Suspicious inbox manipulation rule",
     "Credential access incident on multiple endpoints",
 ];
-const ANALYSTS: &[&str] = &["secop1@contoso.com", "secop2@contoso.com", "KaiC@contoso.onmicrosoft.com"];
-const CATEGORIES: &[&str] = &[
-    "InitialAccess", "Execution", "Persistence", "CredentialAccess", "Malware", "Ransomware",
-    "SuspiciousActivity", "CommandAndControl", "Impact", "LateralMovement", "Discovery",
+const ANALYSTS: &[&str] = &[
+    "secop1@contoso.com",
+    "secop2@contoso.com",
+    "KaiC@contoso.onmicrosoft.com",
 ];
-const TECHNIQUES: &[&str] = &["T1059.001", "T1003.001", "T1566.001", "T1486", "T1071.001", "T1078"];
+const CATEGORIES: &[&str] = &[
+    "InitialAccess",
+    "Execution",
+    "Persistence",
+    "CredentialAccess",
+    "Malware",
+    "Ransomware",
+    "SuspiciousActivity",
+    "CommandAndControl",
+    "Impact",
+    "LateralMovement",
+    "Discovery",
+];
+const TECHNIQUES: &[&str] = &[
+    "T1059.001",
+    "T1003.001",
+    "T1566.001",
+    "T1486",
+    "T1071.001",
+    "T1078",
+];
 /// (legacy serviceSource, legacy detectionSource, title) triples seen in real exports.
 const SOURCES: &[(&str, &str, &str)] = &[
-    ("MicrosoftDefenderATP", "WindowsDefenderAv", "'Mimikatz' hacktool was detected"),
-    ("MicrosoftDefenderATP", "WindowsDefenderAtp", "Suspicious PowerShell command line"),
-    ("MicrosoftCloudAppSecurity", "MCAS", "Impossible travel activity"),
-    ("OfficeATP", "OfficeATP", "Email messages containing malicious URL removed after delivery"),
+    (
+        "MicrosoftDefenderATP",
+        "WindowsDefenderAv",
+        "'Mimikatz' hacktool was detected",
+    ),
+    (
+        "MicrosoftDefenderATP",
+        "WindowsDefenderAtp",
+        "Suspicious PowerShell command line",
+    ),
+    (
+        "MicrosoftCloudAppSecurity",
+        "MCAS",
+        "Impossible travel activity",
+    ),
+    (
+        "OfficeATP",
+        "OfficeATP",
+        "Email messages containing malicious URL removed after delivery",
+    ),
 ];
 
 /// Legacy ↔ Graph spellings of `serviceSource`.
@@ -58,14 +94,21 @@ pub fn generate(count: usize, seed: u64, anchor: Timestamp, tenant_id: &str) -> 
     (0..count)
         .map(|i| {
             let offset = span_ms - (span_ms * i as i64 / count.max(1) as i64);
-            let created = anchor - SignedDuration::from_millis(offset) + SignedDuration::from_millis(rng.i64(0..1000));
+            let created = anchor - SignedDuration::from_millis(offset)
+                + SignedDuration::from_millis(rng.i64(0..1000));
             incident(&mut rng, 100_001 + i as u64, created, anchor, tenant_id)
         })
         .collect()
 }
 
 /// One incident with id `id`, created at `created`, last updated no later than `anchor`.
-pub fn incident(rng: &mut fastrand::Rng, id: u64, created: Timestamp, anchor: Timestamp, tenant_id: &str) -> Value {
+pub fn incident(
+    rng: &mut fastrand::Rng,
+    id: u64,
+    created: Timestamp,
+    anchor: Timestamp,
+    tenant_id: &str,
+) -> Value {
     let updated = (created + SignedDuration::from_secs(rng.i64(0..3600))).min(anchor);
     let roll = rng.u32(0..100);
     let status = match roll {
@@ -86,8 +129,14 @@ pub fn incident(rng: &mut fastrand::Rng, id: u64, created: Timestamp, anchor: Ti
     } else {
         ("Unknown", "NotAvailable")
     };
-    let alert_count = if status == "Redirected" || rng.u32(0..20) == 0 { 0 } else { rng.usize(1..=4) };
-    let alerts: Vec<Value> = (0..alert_count).map(|n| alert(rng, id, n, created, updated)).collect();
+    let alert_count = if status == "Redirected" || rng.u32(0..20) == 0 {
+        0
+    } else {
+        rng.usize(1..=4)
+    };
+    let alerts: Vec<Value> = (0..alert_count)
+        .map(|n| alert(rng, id, n, created, updated))
+        .collect();
     json!({
         "incidentId": id,
         "incidentUri": format!("https://security.microsoft.com/incidents/{id}?tid={tenant_id}"),
@@ -106,11 +155,21 @@ pub fn incident(rng: &mut fastrand::Rng, id: u64, created: Timestamp, anchor: Ti
     })
 }
 
-fn alert(rng: &mut fastrand::Rng, incident: u64, n: usize, created: Timestamp, updated: Timestamp) -> Value {
+fn alert(
+    rng: &mut fastrand::Rng,
+    incident: u64,
+    n: usize,
+    created: Timestamp,
+    updated: Timestamp,
+) -> Value {
     let (service, detection, title) = SOURCES[rng.usize(0..SOURCES.len())];
     let first = created - SignedDuration::from_secs(rng.i64(60..7200));
     let last = first + SignedDuration::from_secs(rng.i64(0..600));
-    let techniques: Vec<&str> = TECHNIQUES.iter().copied().filter(|_| rng.u32(0..4) == 0).collect();
+    let techniques: Vec<&str> = TECHNIQUES
+        .iter()
+        .copied()
+        .filter(|_| rng.u32(0..4) == 0)
+        .collect();
     let status = ["New", "InProgress", "Resolved"][rng.usize(0..3)];
     let severity = ["Informational", "Low", "Medium", "High"][rng.usize(0..4)];
     let devices = if service == "MicrosoftDefenderATP" {
@@ -186,7 +245,13 @@ pub fn camel(value: &Value) -> Value {
 
 fn translate(value: &Value, table: &[(&str, &str)]) -> Value {
     match value.as_str() {
-        Some(text) => json!(table.iter().find(|(legacy, _)| *legacy == text).map(|(_, graph)| *graph).unwrap_or(text)),
+        Some(text) => json!(
+            table
+                .iter()
+                .find(|(legacy, _)| *legacy == text)
+                .map(|(_, graph)| *graph)
+                .unwrap_or(text)
+        ),
         None => Value::Null,
     }
 }
@@ -217,7 +282,12 @@ pub fn to_graph(incident: &Value, tenant_id: &str, expand: bool) -> Value {
     if expand {
         let alerts: Vec<Value> = incident["alerts"]
             .as_array()
-            .map(|alerts| alerts.iter().map(|a| graph_alert(a, &id, &url, tenant_id)).collect())
+            .map(|alerts| {
+                alerts
+                    .iter()
+                    .map(|a| graph_alert(a, &id, &url, tenant_id))
+                    .collect()
+            })
             .unwrap_or_default();
         graph["alerts"] = json!(alerts);
     }
@@ -273,7 +343,10 @@ mod tests {
     fn redirected_incidents_have_no_alerts_and_a_redirect_id() {
         let anchor: Timestamp = "2026-11-27T06:00:00Z".parse().unwrap();
         let incidents = generate(200, 1, anchor, "t");
-        let redirected: Vec<&Value> = incidents.iter().filter(|i| i["status"] == "Redirected").collect();
+        let redirected: Vec<&Value> = incidents
+            .iter()
+            .filter(|i| i["status"] == "Redirected")
+            .collect();
         assert!(!redirected.is_empty());
         for i in redirected {
             assert_eq!(i["alerts"], json!([]));

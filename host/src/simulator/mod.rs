@@ -61,14 +61,23 @@ impl Faults {
     /// Parses `name=value` items: `throttle=N`, `retry-after=SECS`, `error=N|always`,
     /// `slow=MS`, `truncate=N`, `revoke-after=N`, `churn`.
     pub fn parse(items: &[String]) -> Result<Faults, String> {
-        let mut faults = Faults { retry_after_secs: 1.0, ..Faults::default() };
+        let mut faults = Faults {
+            retry_after_secs: 1.0,
+            ..Faults::default()
+        };
         for item in items {
             let (name, value) = item.split_once('=').unwrap_or((item.as_str(), ""));
-            let number = || value.parse::<u32>().map_err(|_| format!("fault {item:?}: {value:?} is not a count"));
+            let number = || {
+                value
+                    .parse::<u32>()
+                    .map_err(|_| format!("fault {item:?}: {value:?} is not a count"))
+            };
             match name {
                 "throttle" => faults.throttle_first = number()?,
                 "retry-after" => {
-                    faults.retry_after_secs = value.parse().map_err(|_| format!("fault {item:?}: not a number of seconds"))?
+                    faults.retry_after_secs = value
+                        .parse()
+                        .map_err(|_| format!("fault {item:?}: not a number of seconds"))?
                 }
                 "error" if value == "always" => faults.error_always = true,
                 "error" => faults.error_first = number()?,
@@ -123,11 +132,17 @@ impl Default for SimulatorConfig {
             tenant_id: DEFAULT_TENANT_ID.to_string(),
             client_id: DEFAULT_CLIENT_ID.to_string(),
             client_secret: DEFAULT_CLIENT_SECRET.to_string(),
-            roles: vec!["Incident.Read.All".to_string(), "SecurityIncident.Read.All".to_string()],
+            roles: vec![
+                "Incident.Read.All".to_string(),
+                "SecurityIncident.Read.All".to_string(),
+            ],
             token_lifetime: Duration::from_secs(3599),
             rate_limits: true,
             time_scale: 1.0,
-            faults: Faults { retry_after_secs: 1.0, ..Faults::default() },
+            faults: Faults {
+                retry_after_secs: 1.0,
+                ..Faults::default()
+            },
         }
     }
 }
@@ -210,21 +225,32 @@ impl Simulator {
         let addr = std_listener.local_addr()?;
         let (state, stats) = new_state(config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("skillhost-simulator".into()).spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+        let thread = std::thread::Builder::new()
+            .name("skillhost-simulator".into())
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
                     return;
                 };
-                let server = axum::serve(listener, router(state)).with_graceful_shutdown(async {
-                    let _ = rx.await;
+                rt.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+                        return;
+                    };
+                    let server =
+                        axum::serve(listener, router(state)).with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        });
+                    let _ = server.await;
                 });
-                let _ = server.await;
-            });
-        })?;
-        Ok(Simulator { addr, stats, shutdown: Some(tx), thread: Some(thread) })
+            })?;
+        Ok(Simulator {
+            addr,
+            stats,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -296,7 +322,11 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "VAR")]
     pub client_secret_env: Option<String>,
     /// Roles granted to tokens (comma-separated); drop one to see a 403.
-    #[arg(long, default_value = "Incident.Read.All,SecurityIncident.Read.All", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "Incident.Read.All,SecurityIncident.Read.All",
+        value_delimiter = ','
+    )]
     pub roles: Vec<String>,
     /// Token lifetime in seconds.
     #[arg(long, default_value_t = 3599)]
@@ -317,7 +347,8 @@ pub struct SimulateArgs {
 pub async fn serve(args: SimulateArgs) -> Result<(), Failure> {
     let faults = Faults::parse(&args.faults).map_err(Failure::usage)?;
     let secret = match &args.client_secret_env {
-        Some(var) => std::env::var(var).map_err(|_| Failure::usage(format!("--client-secret-env: {var} is not set")))?,
+        Some(var) => std::env::var(var)
+            .map_err(|_| Failure::usage(format!("--client-secret-env: {var} is not set")))?,
         None => DEFAULT_CLIENT_SECRET.to_string(),
     };
     if !(args.time_scale > 0.0) {
@@ -339,7 +370,9 @@ pub async fn serve(args: SimulateArgs) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| Failure::usage(format!("--listen {}: {e}", args.listen)))?;
-    let addr = listener.local_addr().map_err(|e| Failure::other(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::other(e.to_string()))?;
     eprintln!(
         "skillhost simulator on http://{addr}: {} incidents (seed {}), tenant_id {}, client_id {}; \
          point a connection's endpoints.login/defender/graph at http://{addr}",
@@ -358,8 +391,14 @@ fn record(state: &SimState, method: &str, uri: &Uri, headers: &HeaderMap, status
     if let Ok(mut log) = state.stats.requests.lock() {
         log.push(SeenRequest {
             method: method.to_string(),
-            path_and_query: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
-            authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string),
+            path_and_query: uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            authorization: headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
             status,
         });
     }
@@ -376,27 +415,75 @@ fn entra_error(status: StatusCode, error: &str, code: u64, description: &str) ->
         "correlation_id": "00000000-0000-0000-0000-000000000000",
         "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
     });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
-async fn token(State(state): State<Arc<SimState>>, Path(tenant): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     state.stats.token_requests.fetch_add(1, Ordering::SeqCst);
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let config = &state.config;
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     let response = if tenant != config.tenant_id {
-        entra_error(StatusCode::BAD_REQUEST, "invalid_tenant", 90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."))
+        entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        )
     } else if field("grant_type") != "client_credentials" {
-        entra_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+        entra_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.",
+        )
     } else if field("client_id") != config.client_id {
-        entra_error(StatusCode::BAD_REQUEST, "unauthorized_client", 700016, &format!("Application with identifier '{}' was not found in the directory 'Simulated Directory'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", field("client_id")))
+        entra_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{}' was not found in the directory 'Simulated Directory'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+                field("client_id")
+            ),
+        )
     } else if field("client_secret") != config.client_secret {
-        entra_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.", config.client_id))
+        entra_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                config.client_id
+            ),
+        )
     } else {
         let scope = field("scope");
         let audience = match scope.strip_suffix("/.default") {
             Some(a) if a == DEFENDER_AUDIENCE || a == GRAPH_AUDIENCE => a.to_string(),
-            _ => return entra_error(StatusCode::BAD_REQUEST, "invalid_scope", 70011, &format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.")),
+            _ => {
+                return entra_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    70011,
+                    &format!(
+                        "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+                    ),
+                );
+            }
         };
         issue_token(&state, audience)
     };
@@ -410,25 +497,46 @@ fn issue_token(state: &SimState, audience: String) -> Response {
     let exp = Timestamp::now().as_second() + lifetime.as_secs() as i64;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let header = b64.encode(br#"{"typ":"JWT","alg":"none"}"#);
-    let claims = b64.encode(json!({
-        "aud": audience,
-        "iss": format!("https://sts.windows.net/{}/", state.config.tenant_id),
-        "tid": state.config.tenant_id,
-        "appid": state.config.client_id,
-        "roles": state.config.roles,
-        "exp": exp,
-    }).to_string());
+    let claims = b64.encode(
+        json!({
+            "aud": audience,
+            "iss": format!("https://sts.windows.net/{}/", state.config.tenant_id),
+            "tid": state.config.tenant_id,
+            "appid": state.config.client_id,
+            "roles": state.config.roles,
+            "exp": exp,
+        })
+        .to_string(),
+    );
     let token = format!("{header}.{claims}.sim{serial}");
     if let Ok(mut tokens) = state.tokens.lock() {
-        tokens.insert(token.clone(), IssuedToken { audience, roles: state.config.roles.clone(), expires: Instant::now() + lifetime, serial });
+        tokens.insert(
+            token.clone(),
+            IssuedToken {
+                audience,
+                roles: state.config.roles.clone(),
+                expires: Instant::now() + lifetime,
+                serial,
+            },
+        );
     }
     let body = json!({"token_type": "Bearer", "expires_in": lifetime.as_secs(), "ext_expires_in": lifetime.as_secs(), "access_token": token});
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"error": {"code": code, "message": message, "target": "00000000-0000-0000-0000-000000000000"}});
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn api(State(state): State<Arc<SimState>>, uri: Uri, headers: HeaderMap) -> Response {
@@ -452,18 +560,28 @@ async fn api(State(state): State<Arc<SimState>>, uri: Uri, headers: HeaderMap) -
 
 async fn truncate(response: Response) -> Response {
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     let half = bytes.slice(..bytes.len() / 2);
     let mut parts = parts;
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(half))
 }
 
-fn answer(state: &SimState, uri: &Uri, headers: &HeaderMap, call: u64, faults: &Faults) -> Response {
+fn answer(
+    state: &SimState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    call: u64,
+    faults: &Faults,
+) -> Response {
     if let Some(after) = faults.revoke_after
         && call == after as u64 + 1
     {
-        state.revoked_below.store(state.next_token.load(Ordering::SeqCst), Ordering::SeqCst);
+        state
+            .revoked_below
+            .store(state.next_token.load(Ordering::SeqCst), Ordering::SeqCst);
     }
     let path = uri.path();
     let (audience, permission) = if path.starts_with("/v1.0/") {
@@ -472,27 +590,63 @@ fn answer(state: &SimState, uri: &Uri, headers: &HeaderMap, call: u64, faults: &
         (DEFENDER_AUDIENCE, "Incident.Read.All")
     };
     // Authentication before anything else, as the real services do.
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     let Some(bearer) = bearer else {
-        return api_error(StatusCode::UNAUTHORIZED, "Unauthorized", "Authorization header is missing");
+        return api_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Authorization header is missing",
+        );
     };
     let (roles, token_audience) = {
         let Ok(tokens) = state.tokens.lock() else {
-            return api_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "token table poisoned");
+            return api_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "token table poisoned",
+            );
         };
         match tokens.get(bearer) {
-            Some(t) if t.expires > Instant::now() && t.serial >= state.revoked_below.load(Ordering::SeqCst) => (t.roles.clone(), t.audience.clone()),
-            _ => return api_error(StatusCode::UNAUTHORIZED, "Unauthorized", "The access token is invalid, expired or revoked"),
+            Some(t)
+                if t.expires > Instant::now()
+                    && t.serial >= state.revoked_below.load(Ordering::SeqCst) =>
+            {
+                (t.roles.clone(), t.audience.clone())
+            }
+            _ => {
+                return api_error(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "The access token is invalid, expired or revoked",
+                );
+            }
         }
     };
     if token_audience != audience {
-        return api_error(StatusCode::UNAUTHORIZED, "Unauthorized", &format!("The token's audience {token_audience} is not {audience}"));
+        return api_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            &format!("The token's audience {token_audience} is not {audience}"),
+        );
     }
     if !roles.iter().any(|r| r == permission) {
-        return api_error(StatusCode::FORBIDDEN, "Forbidden", &format!("The application does not have any of the required application permissions ({permission}) to access the resource."));
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!(
+                "The application does not have any of the required application permissions ({permission}) to access the resource."
+            ),
+        );
     }
     if faults.error_always || call <= faults.error_first as u64 {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "An unexpected error occurred (injected by the simulator)");
+        return api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "An unexpected error occurred (injected by the simulator)",
+        );
     }
     if call <= faults.throttle_first as u64 {
         return throttled(faults.retry_after_secs);
@@ -503,8 +657,14 @@ fn answer(state: &SimState, uri: &Uri, headers: &HeaderMap, call: u64, faults: &
     {
         return throttled(wait.as_secs_f64().max(0.001));
     }
-    let query: HashMap<String, String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
     let base = format!("http://{host}");
     match path {
         "/api/incidents" => list(state, &query, &base, false),
@@ -517,13 +677,21 @@ fn answer(state: &SimState, uri: &Uri, headers: &HeaderMap, call: u64, faults: &
                 let expand = query.get("$expand").is_some_and(|e| e == "alerts");
                 return get(state, id, true, expand);
             }
-            api_error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("Resource {path} was not found"))
+            api_error(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFound",
+                &format!("Resource {path} was not found"),
+            )
         }
     }
 }
 
 fn throttled(retry_after_secs: f64) -> Response {
-    let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Rate limit is exceeded. Try again later.");
+    let mut response = api_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Rate limit is exceeded. Try again later.",
+    );
     if let Ok(value) = format!("{:.3}", retry_after_secs).parse() {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
@@ -538,7 +706,9 @@ fn rate_limited(state: &SimState, is_list: bool) -> Option<Duration> {
     let now = Instant::now();
     let mut calls = state.calls.lock().ok()?;
     calls.retain(|(t, _)| now.duration_since(*t) < hour);
-    let recent = calls.iter().filter(|(t, list)| *list == is_list && now.duration_since(*t) < minute);
+    let recent = calls
+        .iter()
+        .filter(|(t, list)| *list == is_list && now.duration_since(*t) < minute);
     let in_minute: Vec<Instant> = recent.map(|(t, _)| *t).collect();
     let per_minute = if is_list { 50 } else { 100 };
     if in_minute.len() >= per_minute {
@@ -557,35 +727,71 @@ fn list(state: &SimState, query: &HashMap<String, String>, base: &str, graph: bo
         None => max_top,
         Some(Ok(t)) if t <= max_top && t > 0 => t,
         Some(Ok(t)) => {
-            let message = format!("The query specified in the URI is not valid. The limit of '{max_top}' for Top query has been exceeded. The value from the incoming request is '{t}'.");
-            return api_error(StatusCode::BAD_REQUEST, if graph { "" } else { "InvalidRequest" }, &message);
+            let message = format!(
+                "The query specified in the URI is not valid. The limit of '{max_top}' for Top query has been exceeded. The value from the incoming request is '{t}'."
+            );
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                if graph { "" } else { "InvalidRequest" },
+                &message,
+            );
         }
-        Some(Err(_)) => return api_error(StatusCode::BAD_REQUEST, "InvalidRequest", "$top must be a positive integer"),
+        Some(Err(_)) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "$top must be a positive integer",
+            );
+        }
     };
     let skip = match query.get("$skip").map(|s| s.parse::<usize>()) {
         None => 0,
         Some(Ok(s)) => s,
-        Some(Err(_)) => return api_error(StatusCode::BAD_REQUEST, "InvalidRequest", "$skip must be a non-negative integer"),
+        Some(Err(_)) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "$skip must be a non-negative integer",
+            );
+        }
     };
     let filter = match query.get("$filter").map(|f| Filter::parse(f, graph)) {
         None => Filter::default(),
         Some(Ok(f)) => f,
-        Some(Err(message)) => return api_error(StatusCode::BAD_REQUEST, "InvalidRequest", &message),
+        Some(Err(message)) => {
+            return api_error(StatusCode::BAD_REQUEST, "InvalidRequest", &message);
+        }
     };
     let expand = !graph || query.get("$expand").is_some_and(|e| e == "alerts");
     let tenant_id = &state.config.tenant_id;
     let Ok(mut incidents) = state.incidents.lock() else {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "poisoned");
+        return api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "poisoned",
+        );
     };
-    let matching: Vec<&Value> = incidents.iter().rev().filter(|i| filter.matches(i)).collect();
+    let matching: Vec<&Value> = incidents
+        .iter()
+        .rev()
+        .filter(|i| filter.matches(i))
+        .collect();
     let page: Vec<Value> = matching
         .iter()
         .skip(skip)
         .take(top)
-        .map(|i| if graph { data::to_graph(i, tenant_id, expand) } else { (*i).clone() })
+        .map(|i| {
+            if graph {
+                data::to_graph(i, tenant_id, expand)
+            } else {
+                (*i).clone()
+            }
+        })
         .collect();
     let more = matching.len() > skip + top;
-    let last_served = matching.get(skip + page.len().saturating_sub(1)).and_then(|i| i["incidentId"].as_u64());
+    let last_served = matching
+        .get(skip + page.len().saturating_sub(1))
+        .and_then(|i| i["incidentId"].as_u64());
     let mut body = json!({
         "@odata.context": if graph { format!("{base}/v1.0/$metadata#security/incidents") } else { format!("{base}/api/$metadata#Incidents") },
         "value": page,
@@ -598,25 +804,44 @@ fn list(state: &SimState, query: &HashMap<String, String>, base: &str, graph: bo
             }
         }
         next.append_pair("$skip", &(skip + top).to_string());
-        let path = if graph { "/v1.0/security/incidents" } else { "/api/incidents" };
-        body["@odata.nextLink"] = json!(format!("{base}{path}?{}", next.finish().replace('+', "%20")));
+        let path = if graph {
+            "/v1.0/security/incidents"
+        } else {
+            "/api/incidents"
+        };
+        body["@odata.nextLink"] = json!(format!(
+            "{base}{path}?{}",
+            next.finish().replace('+', "%20")
+        ));
     }
     if state.config.faults.churn && skip == 0 && state.churned.fetch_add(1, Ordering::SeqCst) == 0 {
         churn(state, &mut incidents, last_served);
     }
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// A new incident arrives (ahead of everything in id order) and the last incident just served is
 /// updated: `$skip` paging now serves that one again, newer, on the next page.
 fn churn(state: &SimState, incidents: &mut Vec<Value>, last_served: Option<u64>) {
     let now = Timestamp::now();
-    let next_id = incidents.iter().filter_map(|i| i["incidentId"].as_u64()).max().unwrap_or(100_000) + 1;
+    let next_id = incidents
+        .iter()
+        .filter_map(|i| i["incidentId"].as_u64())
+        .max()
+        .unwrap_or(100_000)
+        + 1;
     let mut rng = fastrand::Rng::with_seed(state.config.seed ^ 0xc4a2);
     let fresh = data::incident(&mut rng, next_id, now, now, &state.config.tenant_id);
     incidents.push(fresh);
     if let Some(id) = last_served
-        && let Some(incident) = incidents.iter_mut().find(|i| i["incidentId"].as_u64() == Some(id))
+        && let Some(incident) = incidents
+            .iter_mut()
+            .find(|i| i["incidentId"].as_u64() == Some(id))
     {
         incident["lastUpdateTime"] = json!(data::api_time(now));
     }
@@ -625,30 +850,60 @@ fn churn(state: &SimState, incidents: &mut Vec<Value>, last_served: Option<u64>)
 fn get(state: &SimState, id: &str, graph: bool, expand: bool) -> Response {
     let not_found = || {
         if graph {
-            api_error(StatusCode::NOT_FOUND, "NotFound", &format!("Incident {id} was not found"))
+            api_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("Incident {id} was not found"),
+            )
         } else {
-            api_error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("Incident {id} was not found"))
+            api_error(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFound",
+                &format!("Incident {id} was not found"),
+            )
         }
     };
     let Ok(numeric) = id.parse::<u64>() else {
-        return if graph { not_found() } else { api_error(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("'{id}' is not a valid incident id")) };
+        return if graph {
+            not_found()
+        } else {
+            api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                &format!("'{id}' is not a valid incident id"),
+            )
+        };
     };
     let Ok(incidents) = state.incidents.lock() else {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "poisoned");
+        return api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "poisoned",
+        );
     };
-    let Some(incident) = incidents.iter().find(|i| i["incidentId"].as_u64() == Some(numeric)) else {
+    let Some(incident) = incidents
+        .iter()
+        .find(|i| i["incidentId"].as_u64() == Some(numeric))
+    else {
         return not_found();
     };
     let body = if graph {
         let mut g = data::to_graph(incident, &state.config.tenant_id, expand);
-        g["@odata.context"] = json!("https://graph.microsoft.com/v1.0/$metadata#security/incidents/$entity");
+        g["@odata.context"] =
+            json!("https://graph.microsoft.com/v1.0/$metadata#security/incidents/$entity");
         g
     } else {
         let mut i = incident.clone();
-        i["@odata.context"] = json!("https://api.security.microsoft.com/api/$metadata#Incidents/$entity");
+        i["@odata.context"] =
+            json!("https://api.security.microsoft.com/api/$metadata#Incidents/$entity");
         i
     };
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// The `$filter` subset: clauses joined by ` and `: `<time field> ge|gt|le|lt <timestamp>`,
@@ -666,9 +921,15 @@ enum FilterValue {
 impl Filter {
     fn parse(text: &str, graph: bool) -> Result<Filter, String> {
         let (time_fields, text_fields): (&[&str], &[&str]) = if graph {
-            (&["createdDateTime", "lastUpdateDateTime"], &["status", "assignedTo"])
+            (
+                &["createdDateTime", "lastUpdateDateTime"],
+                &["status", "assignedTo"],
+            )
         } else {
-            (&["createdTime", "lastUpdateTime"], &["status", "assignedTo"])
+            (
+                &["createdTime", "lastUpdateTime"],
+                &["status", "assignedTo"],
+            )
         };
         let mut clauses = Vec::new();
         for clause in text.split(" and ") {
@@ -677,15 +938,24 @@ impl Filter {
                 return Err(format!("Invalid filter clause '{clause}'"));
             };
             let value = if time_fields.contains(field) && ["ge", "gt", "le", "lt"].contains(op) {
-                FilterValue::Time(value.parse().map_err(|_| format!("'{value}' is not a valid DateTimeOffset"))?)
+                FilterValue::Time(
+                    value
+                        .parse()
+                        .map_err(|_| format!("'{value}' is not a valid DateTimeOffset"))?,
+                )
             } else if text_fields.contains(field) && *op == "eq" {
-                let inner = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).ok_or_else(|| format!("'{value}' is not a quoted string"))?;
+                let inner = value
+                    .strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .ok_or_else(|| format!("'{value}' is not a quoted string"))?;
                 if inner.replace("''", "").contains('\'') {
                     return Err(format!("Invalid string literal {value}"));
                 }
                 FilterValue::Text(inner.replace("''", "'"))
             } else {
-                return Err(format!("Invalid filter clause '{clause}': unsupported property or operator"));
+                return Err(format!(
+                    "Invalid filter clause '{clause}': unsupported property or operator"
+                ));
             };
             let field = match *field {
                 "createdDateTime" => "createdTime",
@@ -700,7 +970,10 @@ impl Filter {
     fn matches(&self, incident: &Value) -> bool {
         self.clauses.iter().all(|(field, op, value)| match value {
             FilterValue::Time(bound) => {
-                let Some(t) = incident[field.as_str()].as_str().and_then(|t| t.parse::<Timestamp>().ok()) else {
+                let Some(t) = incident[field.as_str()]
+                    .as_str()
+                    .and_then(|t| t.parse::<Timestamp>().ok())
+                else {
                     return false;
                 };
                 match op.as_str() {
@@ -724,19 +997,37 @@ mod tests {
 
     #[test]
     fn faults_parse_and_unknown_ones_are_named() {
-        let f = Faults::parse(&["throttle=3".into(), "error=always".into(), "slow=250".into(), "churn".into()]).unwrap();
+        let f = Faults::parse(&[
+            "throttle=3".into(),
+            "error=always".into(),
+            "slow=250".into(),
+            "churn".into(),
+        ])
+        .unwrap();
         assert_eq!(f.throttle_first, 3);
         assert!(f.error_always && f.churn);
         assert_eq!(f.slow, Some(Duration::from_millis(250)));
-        assert!(Faults::parse(&["explode".into()]).unwrap_err().starts_with("unknown fault \"explode\""));
+        assert!(
+            Faults::parse(&["explode".into()])
+                .unwrap_err()
+                .starts_with("unknown fault \"explode\"")
+        );
     }
 
     #[test]
     fn filters_compare_times_and_quoted_strings() {
-        let f = Filter::parse("lastUpdateTime ge 2026-11-26T08:00:00Z and status eq 'Active'", false).unwrap();
-        assert!(f.matches(&json!({"lastUpdateTime": "2026-11-26T09:00:00.1234567Z", "status": "Active"})));
+        let f = Filter::parse(
+            "lastUpdateTime ge 2026-11-26T08:00:00Z and status eq 'Active'",
+            false,
+        )
+        .unwrap();
+        assert!(f.matches(
+            &json!({"lastUpdateTime": "2026-11-26T09:00:00.1234567Z", "status": "Active"})
+        ));
         assert!(!f.matches(&json!({"lastUpdateTime": "2026-11-26T07:59:59Z", "status": "Active"})));
-        assert!(!f.matches(&json!({"lastUpdateTime": "2026-11-26T09:00:00Z", "status": "Resolved"})));
+        assert!(
+            !f.matches(&json!({"lastUpdateTime": "2026-11-26T09:00:00Z", "status": "Resolved"}))
+        );
         assert!(Filter::parse("severity eq 'High'", false).is_err());
         assert!(Filter::parse("status eq 'A' or 1 eq 1'", false).is_err());
     }

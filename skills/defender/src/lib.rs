@@ -1,0 +1,43 @@
+//! What the three Microsoft Defender skills share, independent of the host: the window
+//! parameters and the OData filter built from them, paging over both APIs, the normalized
+//! detection row, and the mapping of API answers to typed skill errors.
+//!
+//! Nothing here calls an import directly: HTTP goes through the [`Fetch`] trait, so the same
+//! code runs in the wasm skills (over `http.send`) and natively (in tests and benchmarks).
+
+pub mod errors;
+pub mod paging;
+pub mod params;
+pub mod rows;
+
+pub use errors::{api_error, fetch_error};
+pub use paging::{Fetch, Page, Pager};
+pub use params::{Api, ListRequest};
+pub use rows::{COLUMNS, detection_rows};
+
+/// [`Fetch`] over the host's `http.send` import.
+pub struct HostFetch;
+
+impl Fetch for HostFetch {
+    fn get(
+        &mut self,
+        service: &str,
+        path_and_query: &str,
+    ) -> Result<(u16, Vec<u8>), skillhost_guest::HttpError> {
+        skillhost_guest::get(service, path_and_query).map(|r| (r.status, r.body))
+    }
+}
+
+/// The API of the connection this invocation is bound to.
+pub fn bound_api() -> Api {
+    match skillhost_guest::connection::info().api {
+        skillhost_guest::ApiFlavour::Defender => Api::Defender,
+        skillhost_guest::ApiFlavour::Graph => Api::Graph,
+    }
+}
+
+/// The skill's input as JSON; the host has validated it against the declared parameters.
+pub fn parse_input(input: &str) -> Result<serde_json::Value, skillhost_guest::SkillError> {
+    serde_json::from_str(input)
+        .map_err(|e| skillhost_guest::SkillError::Internal(format!("input is not JSON: {e}")))
+}

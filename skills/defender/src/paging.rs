@@ -1,0 +1,344 @@
+//! Paging over the incidents list of either API, and de-duplication of incidents across pages.
+//!
+//! Legacy: `$top` with `$skip`, or `@odata.nextLink` when the API gives one. Graph: `$top` ≤ 50
+//! with `$expand=alerts` and `@odata.nextLink`. Both stop on a short page. With `$skip` paging,
+//! an incident that changes during the run can be served twice (everything shifts when a new
+//! one arrives); [`Dedup`] keeps each incident once, at its latest `lastUpdateTime`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use serde_json::Value;
+use skillhost_guest::{HttpError, SkillError, UpstreamError};
+
+use crate::errors::{api_error, fetch_error};
+use crate::params::{Api, ListRequest};
+
+/// The one thing paging needs from the host: a GET on a service of the bound connection.
+pub trait Fetch {
+    /// Returns the status and body of `GET path_and_query` on `service`.
+    fn get(&mut self, service: &str, path_and_query: &str) -> Result<(u16, Vec<u8>), HttpError>;
+}
+
+/// A page of incidents, as the API returned them.
+pub type Page = Vec<Value>;
+
+/// Walks the pages of one list request.
+pub struct Pager {
+    api: Api,
+    page_size: usize,
+    filter: String,
+    next: Option<String>,
+    skip: usize,
+    pages: usize,
+}
+
+/// How many times a page whose body is not valid JSON (cut short in transit) is fetched again.
+const MALFORMED_RETRIES: usize = 2;
+
+impl Pager {
+    /// Starts at the first page of `request`.
+    pub fn new(request: &ListRequest) -> Self {
+        let mut pager = Pager {
+            api: request.api,
+            page_size: request.page_size,
+            filter: request.filter.clone(),
+            next: None,
+            skip: 0,
+            pages: 0,
+        };
+        pager.next = Some(pager.path(0));
+        pager
+    }
+
+    /// Pages fetched so far.
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+
+    fn path(&self, skip: usize) -> String {
+        let filter = encode(&self.filter);
+        let mut path = match self.api {
+            Api::Defender => format!("/api/incidents?$filter={filter}&$top={}", self.page_size),
+            Api::Graph => format!(
+                "/v1.0/security/incidents?$filter={filter}&$expand=alerts&$top={}",
+                self.page_size
+            ),
+        };
+        if skip > 0 {
+            path.push_str(&format!("&$skip={skip}"));
+        }
+        path
+    }
+
+    /// The next page, or `None` after the last one.
+    pub fn next_page(&mut self, fetch: &mut dyn Fetch) -> Result<Option<Page>, SkillError> {
+        let Some(path) = self.next.take() else {
+            return Ok(None);
+        };
+        let mut attempt = 0;
+        let body: Value = loop {
+            let (status, body) = fetch.get(self.api.service(), &path).map_err(fetch_error)?;
+            if status != 200 {
+                return Err(api_error(self.api, status, &body));
+            }
+            match serde_json::from_slice(&body) {
+                Ok(value) => break value,
+                Err(_) if attempt < MALFORMED_RETRIES => attempt += 1,
+                Err(e) => {
+                    return Err(SkillError::Upstream(UpstreamError {
+                        status,
+                        code: "MalformedResponse".into(),
+                        message: format!(
+                            "the incidents page was not valid JSON after {} attempts ({e}); the answer was probably cut short, try again",
+                            attempt + 1
+                        ),
+                    }));
+                }
+            }
+        };
+        self.pages += 1;
+        let Some(Value::Array(items)) = body.get("value").cloned() else {
+            return Err(SkillError::Upstream(UpstreamError {
+                status: 200,
+                code: "MalformedResponse".into(),
+                message: "the incidents page has no `value` list".into(),
+            }));
+        };
+        let next_link = body.get("@odata.nextLink").and_then(Value::as_str);
+        self.next = if items.len() < self.page_size {
+            None
+        } else if let Some(link) = next_link {
+            Some(link.to_string())
+        } else if self.api == Api::Defender {
+            self.skip += self.page_size;
+            Some(self.path(self.skip))
+        } else {
+            None
+        };
+        Ok(Some(items))
+    }
+}
+
+/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An incident's id as text, whichever API it came from.
+pub fn incident_id(incident: &Value) -> Option<String> {
+    match incident.get("incidentId").or_else(|| incident.get("id"))? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn last_update(incident: &Value) -> Option<jiff::Timestamp> {
+    incident
+        .get("lastUpdateTime")
+        .or_else(|| incident.get("lastUpdateDateTime"))?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// Whether `candidate` is a later version of the same incident than `current`.
+pub fn is_newer(candidate: &Value, current: &Value) -> bool {
+    match (last_update(candidate), last_update(current)) {
+        (Some(a), Some(b)) => a > b,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// Keeps each incident once, at its latest version, while holding at most `window` of them.
+///
+/// Incidents are accepted into a pending list, where a later duplicate replaces an older version;
+/// [`Dedup::release`] hands out those that can no longer be superseded. A duplicate from `$skip`
+/// paging lands on an adjacent page, so holding the previous page back until the next one has
+/// been accepted is enough, and memory stays flat however many pages there are.
+#[derive(Default)]
+pub struct Dedup {
+    pending: Vec<Value>,
+    pending_index: HashMap<String, usize>,
+    released: HashSet<String>,
+    released_order: VecDeque<String>,
+    /// Incidents accepted (unique ids).
+    pub accepted: usize,
+}
+
+impl Dedup {
+    /// Takes one incident. Returns false when it was a duplicate.
+    pub fn accept(&mut self, incident: Value) -> bool {
+        let Some(id) = incident_id(&incident) else {
+            self.pending.push(incident);
+            self.accepted += 1;
+            return true;
+        };
+        if let Some(&i) = self.pending_index.get(&id) {
+            if is_newer(&incident, &self.pending[i]) {
+                self.pending[i] = incident;
+            }
+            return false;
+        }
+        if self.released.contains(&id) {
+            return false;
+        }
+        self.pending_index.insert(id, self.pending.len());
+        self.pending.push(incident);
+        self.accepted += 1;
+        true
+    }
+
+    /// How many incidents are pending.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Hands out the first `count` pending incidents (all of them for `usize::MAX`), remembering
+    /// up to `remember` released ids so that a late duplicate is still recognised.
+    pub fn release(&mut self, count: usize, remember: usize) -> Vec<Value> {
+        let keep = self.pending.split_off(count.min(self.pending.len()));
+        let out = std::mem::replace(&mut self.pending, keep);
+        self.pending_index.clear();
+        for (i, incident) in self.pending.iter().enumerate() {
+            if let Some(id) = incident_id(incident) {
+                self.pending_index.insert(id, i);
+            }
+        }
+        for id in out.iter().filter_map(incident_id) {
+            self.released.insert(id.clone());
+            self.released_order.push_back(id);
+        }
+        while self.released_order.len() > remember {
+            if let Some(old) = self.released_order.pop_front() {
+                self.released.remove(&old);
+            }
+        }
+        out
+    }
+}
+
+/// Lists every incident of `request` into memory (the `list` skill), de-duplicated.
+pub fn list_all(
+    request: &ListRequest,
+    fetch: &mut dyn Fetch,
+) -> Result<(Vec<Value>, usize), SkillError> {
+    let mut pager = Pager::new(request);
+    let mut dedup = Dedup::default();
+    while let Some(page) = pager.next_page(fetch)? {
+        for incident in page {
+            if request.limit.is_some_and(|l| dedup.accepted >= l) {
+                break;
+            }
+            dedup.accept(incident);
+        }
+        if request.limit.is_some_and(|l| dedup.accepted >= l) {
+            break;
+        }
+    }
+    Ok((dedup.release(usize::MAX, 0), pager.pages()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Pages(Vec<(u16, String)>, Vec<String>);
+
+    impl Fetch for Pages {
+        fn get(&mut self, _service: &str, path: &str) -> Result<(u16, Vec<u8>), HttpError> {
+            self.1.push(path.to_string());
+            let (status, body) = self.0.remove(0);
+            Ok((status, body.into_bytes()))
+        }
+    }
+
+    fn request(api: Api, page_size: usize) -> ListRequest {
+        ListRequest {
+            api,
+            filter: "lastUpdateTime ge 2026-11-26T08:00:00Z".into(),
+            page_size,
+            limit: None,
+        }
+    }
+
+    fn page(ids: &[u64]) -> String {
+        json!({"value": ids.iter().map(|i| json!({"incidentId": i, "lastUpdateTime": "2026-11-26T09:00:00Z"})).collect::<Vec<_>>()}).to_string()
+    }
+
+    #[test]
+    fn legacy_paging_skips_until_a_short_page() {
+        let mut fetch = Pages(
+            vec![
+                (200, page(&[5, 4])),
+                (200, page(&[3, 2])),
+                (200, page(&[1])),
+            ],
+            vec![],
+        );
+        let (incidents, pages) = list_all(&request(Api::Defender, 2), &mut fetch).unwrap();
+        assert_eq!(incidents.len(), 5);
+        assert_eq!(pages, 3);
+        assert_eq!(
+            fetch.1,
+            vec![
+                "/api/incidents?$filter=lastUpdateTime%20ge%202026-11-26T08%3A00%3A00Z&$top=2",
+                "/api/incidents?$filter=lastUpdateTime%20ge%202026-11-26T08%3A00%3A00Z&$top=2&$skip=2",
+                "/api/incidents?$filter=lastUpdateTime%20ge%202026-11-26T08%3A00%3A00Z&$top=2&$skip=4",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_next_link_is_followed_as_given() {
+        let first = json!({"value": [{"id": "2"}], "@odata.nextLink": "https://graph.microsoft.com/v1.0/security/incidents?$skiptoken=abc"}).to_string();
+        let mut fetch = Pages(
+            vec![(200, first), (200, json!({"value": []}).to_string())],
+            vec![],
+        );
+        let (incidents, _) = list_all(&request(Api::Graph, 1), &mut fetch).unwrap();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(
+            fetch.1[1],
+            "https://graph.microsoft.com/v1.0/security/incidents?$skiptoken=abc"
+        );
+    }
+
+    #[test]
+    fn a_malformed_page_is_fetched_again() {
+        let mut fetch = Pages(
+            vec![(200, "{\"value\": [".into()), (200, page(&[1]))],
+            vec![],
+        );
+        let (incidents, pages) = list_all(&request(Api::Defender, 2), &mut fetch).unwrap();
+        assert_eq!((incidents.len(), pages), (1, 1));
+    }
+
+    #[test]
+    fn a_duplicate_is_kept_once_at_its_latest_version() {
+        let mut dedup = Dedup::default();
+        assert!(dedup.accept(json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T09:00:00Z"})));
+        assert!(!dedup.accept(json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T10:00:00Z"})));
+        assert!(!dedup.accept(json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T08:00:00Z"})));
+        let out = dedup.release(usize::MAX, 10);
+        assert_eq!(
+            out,
+            vec![json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T10:00:00Z"})]
+        );
+        assert!(
+            !dedup.accept(json!({"incidentId": 7})),
+            "released ids are still recognised"
+        );
+        assert_eq!(dedup.accepted, 1);
+    }
+}
