@@ -159,7 +159,7 @@ impl Runtime {
     /// Resolves a component's imports against the linker, once; the result instantiates cheaply.
     pub fn prepare(&self, component: &Component) -> wasmtime::Result<SkillPre<InvocationState>> {
         let pre = self.linker.instantiate_pre(component)?;
-        Ok(SkillPre::new(pre)?)
+        SkillPre::new(pre)
     }
 
     /// Calls `describe()` in a fresh sandbox with the default limits and no capabilities.
@@ -418,7 +418,7 @@ fn start_epoch_ticker(engine: &Engine) {
 
 /// `64 MiB`, `1.5 KiB`, `12 bytes`.
 pub fn human_bytes(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
     } else if n >= 1 << 20 {
         format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
@@ -431,7 +431,7 @@ pub fn human_bytes(n: usize) -> String {
 
 /// `60 s`, `250 ms`.
 pub fn human_duration(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 {
+    if d.as_millis().is_multiple_of(1000) {
         format!("{} s", d.as_secs())
     } else {
         format!("{} ms", d.as_millis())

@@ -351,7 +351,7 @@ pub async fn serve(args: SimulateArgs) -> Result<(), Failure> {
             .map_err(|_| Failure::usage(format!("--client-secret-env: {var} is not set")))?,
         None => DEFAULT_CLIENT_SECRET.to_string(),
     };
-    if !(args.time_scale > 0.0) {
+    if args.time_scale.is_nan() || args.time_scale <= 0.0 {
         return Err(Failure::usage("--time-scale must be positive"));
     }
     let config = SimulatorConfig {

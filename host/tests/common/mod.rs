@@ -1,6 +1,6 @@
 //! Shared helpers of the end-to-end tests: run the real `skillhost` binary in isolated folders.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
