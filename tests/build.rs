@@ -11,6 +11,10 @@ fn main() {
         "cargo:rerun-if-changed={}",
         workspace.join("skills/guest").display()
     );
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("components").display()
+    );
     let components = guest_build::guests_in(&manifest_dir.join("components"));
     let dest = guest_build::outer_target_dir().join("test-components");
     guest_build::build_guests(&workspace, &components, &dest);

@@ -371,7 +371,7 @@ pub async fn invoke_and_print(
         .invoke(skill, input, capabilities, Box::new(sink), limits)
         .await;
     let printer = printer.lock().ok().and_then(|mut p| p.take());
-    let value = result?;
+    let value = result?.output;
     let Some(printer) = printer else {
         return Err(Failure::other("output printer lost"));
     };

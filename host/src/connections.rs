@@ -45,6 +45,36 @@ pub struct Connection {
     pub endpoints: Endpoints,
     /// Client-side pacing of API calls.
     pub pacing: Pacing,
+    /// Retries of throttled and failed calls.
+    pub retry: Retry,
+}
+
+/// Retries of throttled (429) and failed (5xx, transport) calls, all within the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Retries after the first attempt.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// First backoff in milliseconds; doubles each retry, with jitter; capped at 30 s.
+    #[serde(default = "default_backoff_ms")]
+    pub base_backoff_ms: u64,
+}
+
+fn default_max_retries() -> u32 {
+    4
+}
+fn default_backoff_ms() -> u64 {
+    500
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            max_retries: default_max_retries(),
+            base_backoff_ms: default_backoff_ms(),
+        }
+    }
 }
 
 /// Where a secret is read from. Never the secret itself.
@@ -170,6 +200,8 @@ struct RawConnection {
     endpoints: Endpoints,
     #[serde(default)]
     pacing: Pacing,
+    #[serde(default)]
+    retry: Retry,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +321,7 @@ impl Config {
                     remote_agent: raw.remote_agent,
                     endpoints: raw.endpoints,
                     pacing,
+                    retry: raw.retry,
                 },
             );
         }

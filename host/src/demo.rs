@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::capabilities::Capabilities;
 use crate::cli::{DemoApi, DemoArgs, GlobalArgs, invoke_and_print, load_registry};
 use crate::clouds::{Api, Cloud};
-use crate::connections::{Connection, Endpoints, Pacing, SecretSource};
+use crate::connections::{Connection, Endpoints, Pacing, Retry, SecretSource};
 use crate::error::Failure;
 use crate::outbound::Connector;
 use crate::sandbox::RuntimeOptions;
@@ -49,6 +49,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
             graph: Some(base.clone()),
         },
         pacing: Pacing::default(),
+        retry: Retry::default(),
     };
     let options = RuntimeOptions::default();
     let (runtime, registry) = load_registry(global, options).await?;

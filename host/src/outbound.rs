@@ -30,11 +30,11 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
 }
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
+impl From<crate::connections::Retry> for RetryPolicy {
+    fn from(retry: crate::connections::Retry) -> Self {
         RetryPolicy {
-            max_retries: 4,
-            base_backoff: Duration::from_millis(500),
+            max_retries: retry.max_retries,
+            base_backoff: Duration::from_millis(retry.base_backoff_ms),
             max_backoff: Duration::from_secs(30),
         }
     }
@@ -46,32 +46,19 @@ pub struct Connector {
     clients: Mutex<HashMap<String, reqwest::Client>>,
     pacers: Mutex<HashMap<(String, String), Arc<Pacer>>>,
     audit: Option<AuditLog>,
-    retry: RetryPolicy,
     max_body: u64,
 }
 
 impl Connector {
-    /// A connector writing audit records to `audit` (if given).
+    /// A connector writing audit records to `audit` (if given), capping response bodies at
+    /// 32 MiB.
     pub fn new(audit: Option<AuditLog>) -> Arc<Self> {
         Arc::new(Connector {
             tokens: TokenCache::default(),
             clients: Mutex::new(HashMap::new()),
             pacers: Mutex::new(HashMap::new()),
             audit,
-            retry: RetryPolicy::default(),
             max_body: 32 << 20,
-        })
-    }
-
-    /// Same, with a different retry policy and body cap.
-    pub fn with_limits(audit: Option<AuditLog>, retry: RetryPolicy, max_body: u64) -> Arc<Self> {
-        Arc::new(Connector {
-            tokens: TokenCache::default(),
-            clients: Mutex::new(HashMap::new()),
-            pacers: Mutex::new(HashMap::new()),
-            audit,
-            retry,
-            max_body,
         })
     }
 
@@ -235,7 +222,7 @@ impl BoundConnection {
             .filter(|(name, _)| !is_forbidden_header(name))
             .collect();
 
-        let retry = self.connector.retry;
+        let retry = RetryPolicy::from(self.connection.retry);
         let mut retries = 0u32;
         let mut stale_token = None;
         let mut refreshed = false;

@@ -202,7 +202,7 @@ impl Runtime {
         capabilities: Capabilities,
         rows: Box<dyn RowSink>,
         limits: SandboxLimits,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Invocation, Failure> {
         let id = skill.manifest.id.as_str();
         let input = Value::Object(input.clone()).to_string();
         let (mut store, stderr) = self.new_store(id, limits, capabilities, rows);
@@ -223,6 +223,8 @@ impl Runtime {
         );
         forward_guest_output(id, &stderr);
         let state = store.data_mut();
+        let peak_memory = state.memory.peak;
+        tracing::debug!(skill = id, peak_memory, "guest memory");
         if let Some(requested) = state.memory.refused {
             return Err(Violation::Memory {
                 limit: limits.max_memory,
@@ -243,10 +245,14 @@ impl Runtime {
                 if state.output_used + json.len() > limits.max_output {
                     return Err(Violation::Output(limits.max_output).into_failure(id));
                 }
-                serde_json::from_str(&json).map_err(|e| {
+                let output = serde_json::from_str(&json).map_err(|e| {
                     Failure::skill(format!(
                         "skill `{id}` returned a result that is not JSON ({e})"
                     ))
+                })?;
+                Ok(Invocation {
+                    output,
+                    peak_memory,
                 })
             }
             Err(error) => Err(crate::capabilities::skill_error_failure(id, error)),
@@ -277,6 +283,7 @@ impl Runtime {
             memory: MemoryCap {
                 limit: limits.max_memory,
                 refused: None,
+                peak: 0,
             },
             skill: skill.to_string(),
             capabilities,
@@ -292,6 +299,15 @@ impl Runtime {
         store.epoch_deadline_trap();
         (store, stderr)
     }
+}
+
+/// What a successful invocation produced.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The JSON `invoke` returned: the result, or a dataset's summary.
+    pub output: Value,
+    /// The largest the guest's linear memory grew to, in bytes.
+    pub peak_memory: usize,
 }
 
 /// A component ready to instantiate, with its manifest.
@@ -324,10 +340,12 @@ impl WasiView for InvocationState {
     }
 }
 
-/// Refuses memory growth past the cap, and remembers the refusal so the error can name it.
+/// Refuses memory growth past the cap, and remembers the refusal so the error can name it, and
+/// the peak, so that memory use can be measured.
 struct MemoryCap {
     limit: usize,
     refused: Option<usize>,
+    peak: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -341,6 +359,7 @@ impl ResourceLimiter for MemoryCap {
             self.refused = Some(desired);
             wasmtime::bail!("memory limit of {} reached", human_bytes(self.limit));
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 

@@ -72,7 +72,7 @@ async fn after_a_guest_is_stopped_the_same_runtime_invokes_again() {
         )
         .await
         .unwrap();
-    assert_eq!(output["echo"], "still here");
+    assert_eq!(output.output["echo"], "still here");
 }
 
 #[test]
@@ -170,5 +170,35 @@ fn a_guest_cannot_connect_to_a_loopback_listener_or_resolve_names() {
     assert_eq!(
         listener.accept().map(|_| ()).unwrap_err().kind(),
         std::io::ErrorKind::WouldBlock
+    );
+}
+
+#[test]
+fn a_guest_blocked_in_a_slow_host_call_is_stopped_at_the_deadline() {
+    let sim = common::simulator(1, &["slow=30000"]);
+    let host = Host::defender(&["slow-call"]);
+    let config = host.config(&sim, "defender", "");
+    let started = Instant::now();
+    let run = host.run(&[
+        "--config",
+        &config,
+        "run",
+        "slow-call",
+        "-c",
+        "sim",
+        "--timeout",
+        "700ms",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("skill `slow-call` did not finish within its deadline of 700 ms"),
+        "{}",
+        run.stderr
     );
 }

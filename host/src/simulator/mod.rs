@@ -46,6 +46,8 @@ pub struct Faults {
     pub error_first: u32,
     /// Answer every API call with 500.
     pub error_always: bool,
+    /// Answer every API call with 401, whatever the token.
+    pub deny_tokens: bool,
     /// Delay every API answer.
     pub slow: Option<Duration>,
     /// Cut the body of the first N API answers in half.
@@ -59,7 +61,7 @@ pub struct Faults {
 
 impl Faults {
     /// Parses `name=value` items: `throttle=N`, `retry-after=SECS`, `error=N|always`,
-    /// `slow=MS`, `truncate=N`, `revoke-after=N`, `churn`.
+    /// `slow=MS`, `truncate=N`, `revoke-after=N`, `churn`, `deny-tokens`.
     pub fn parse(items: &[String]) -> Result<Faults, String> {
         let mut faults = Faults {
             retry_after_secs: 1.0,
@@ -85,9 +87,10 @@ impl Faults {
                 "truncate" => faults.truncate_first = number()?,
                 "revoke-after" => faults.revoke_after = Some(number()?),
                 "churn" => faults.churn = true,
+                "deny-tokens" => faults.deny_tokens = true,
                 _ => {
                     return Err(format!(
-                        "unknown fault {item:?}; known: throttle=N, retry-after=SECS, error=N|always, slow=MS, truncate=N, revoke-after=N, churn"
+                        "unknown fault {item:?}; known: throttle=N, retry-after=SECS, error=N|always, slow=MS, truncate=N, revoke-after=N, churn, deny-tokens"
                     ));
                 }
             }
@@ -338,7 +341,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
     /// Inject a fault: throttle=N, retry-after=SECS, error=N|always, slow=MS, truncate=N,
-    /// revoke-after=N, churn. Repeatable.
+    /// revoke-after=N, churn, deny-tokens. Repeatable.
     #[arg(long = "fault", value_name = "FAULT")]
     pub faults: Vec<String>,
 }
@@ -625,6 +628,13 @@ fn answer(
             }
         }
     };
+    if faults.deny_tokens {
+        return api_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "The access token was rejected (injected by the simulator)",
+        );
+    }
     if token_audience != audience {
         return api_error(
             StatusCode::UNAUTHORIZED,

@@ -89,3 +89,94 @@ impl Host {
 pub fn file_in(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
+
+pub use skillhost::simulator::{Faults, Simulator, SimulatorConfig};
+
+/// The environment variable test connections read their secret from.
+pub const SECRET_VAR: &str = "SKILLHOST_TEST_SECRET";
+
+impl Host {
+    /// A host with the three Defender skills this checkout built, plus `components`.
+    pub fn defender(components: &[&str]) -> Self {
+        let host = Host::with(components);
+        for entry in std::fs::read_dir(env!("SKILLHOST_BUILT_SKILLS")).expect("built skills") {
+            let path = entry.expect("entry").path();
+            std::fs::copy(
+                &path,
+                host.skills.path().join(path.file_name().expect("name")),
+            )
+            .expect("copy skill");
+        }
+        host.env(SECRET_VAR, skillhost::simulator::DEFAULT_CLIENT_SECRET)
+    }
+
+    /// Writes a config with one connection `sim` to `sim` speaking `api`, plus `extra` TOML
+    /// lines inside the connection's table; returns its path as a string for `--config`.
+    pub fn config(&self, sim: &Simulator, api: &str, extra: &str) -> String {
+        let path = self.cache.path().join("skillhost.toml");
+        let base = sim.base_url();
+        let text = format!(
+            r#"[connections.sim]
+tenant = "acme"
+tenant_id = "{tenant}"
+client_id = "{client}"
+client_secret = {{ env = "{SECRET_VAR}" }}
+api = "{api}"
+{extra}
+[connections.sim.endpoints]
+login = "{base}"
+defender = "{base}"
+graph = "{base}"
+"#,
+            tenant = skillhost::simulator::DEFAULT_TENANT_ID,
+            client = skillhost::simulator::DEFAULT_CLIENT_ID,
+        );
+        std::fs::write(&path, text).expect("write config");
+        path.display().to_string()
+    }
+}
+
+/// A simulator with `incidents` incidents and `faults`, on a free loopback port.
+pub fn simulator(incidents: usize, faults: &[&str]) -> Simulator {
+    let faults: Vec<String> = faults.iter().map(|f| f.to_string()).collect();
+    let config = SimulatorConfig {
+        incidents,
+        faults: Faults::parse(&faults).expect("faults"),
+        ..SimulatorConfig::default()
+    };
+    Simulator::start(config, "127.0.0.1:0").expect("start simulator")
+}
+
+/// Decodes a percent-encoded query value.
+pub fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() + 1 {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).expect("utf8")
+}
+
+/// The decoded `$filter` of every list request the simulator saw.
+pub fn filters_seen(sim: &Simulator) -> Vec<String> {
+    sim.stats()
+        .seen()
+        .iter()
+        .filter_map(|r| {
+            let query = r.path_and_query.split_once('?')?.1;
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("$filter="))
+                .map(decode)
+        })
+        .collect()
+}

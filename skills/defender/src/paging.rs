@@ -104,13 +104,15 @@ impl Pager {
                 message: "the incidents page has no `value` list".into(),
             }));
         };
+        // Counted on every page, so that `$skip` paging can take over where a chain of
+        // `@odata.nextLink`s stops.
+        self.skip += items.len();
         let next_link = body.get("@odata.nextLink").and_then(Value::as_str);
         self.next = if items.len() < self.page_size {
             None
         } else if let Some(link) = next_link {
             Some(link.to_string())
         } else if self.api == Api::Defender {
-            self.skip += self.page_size;
             Some(self.path(self.skip))
         } else {
             None
@@ -312,6 +314,18 @@ mod tests {
             fetch.1[1],
             "https://graph.microsoft.com/v1.0/security/incidents?$skiptoken=abc"
         );
+    }
+
+    #[test]
+    fn skip_paging_continues_after_the_last_next_link() {
+        let first = json!({"value": [{"incidentId": 3}, {"incidentId": 2}], "@odata.nextLink": "https://api.security.microsoft.com/api/incidents?$top=2&$skip=2"}).to_string();
+        let mut fetch = Pages(
+            vec![(200, first), (200, page(&[1, 0])), (200, page(&[]))],
+            vec![],
+        );
+        let (incidents, pages) = list_all(&request(Api::Defender, 2), &mut fetch).unwrap();
+        assert_eq!((incidents.len(), pages), (4, 3));
+        assert!(fetch.1[2].ends_with("&$top=2&$skip=4"), "{}", fetch.1[2]);
     }
 
     #[test]
