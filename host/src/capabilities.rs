@@ -174,8 +174,16 @@ impl http::Host for InvocationState {
             return Ok(Err(http::HttpError::Denied(why.to_string())));
         };
         let result = bound.send(&self.skill, request).await;
-        if let Err(http::HttpError::Denied(why)) = &result {
-            self.violation = Some(Violation::Denied(why.clone()));
+        match &result {
+            Err(http::HttpError::Denied(why)) => {
+                self.violation = Some(Violation::Denied(why.clone()));
+            }
+            // The call gave up because the invocation's deadline came: whatever the guest does
+            // with the error, the invocation ran out of time.
+            Err(http::HttpError::Timeout) => {
+                self.violation = Some(Violation::Deadline(self.timeout));
+            }
+            _ => {}
         }
         Ok(result)
     }

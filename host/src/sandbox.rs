@@ -291,6 +291,7 @@ impl Runtime {
             output_cap: limits.max_output,
             output_used: 0,
             violation: None,
+            timeout: limits.timeout,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
@@ -329,6 +330,7 @@ pub struct InvocationState {
     pub(crate) output_cap: usize,
     pub(crate) output_used: usize,
     pub(crate) violation: Option<Violation>,
+    pub(crate) timeout: Duration,
 }
 
 impl WasiView for InvocationState {
