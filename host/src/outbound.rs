@@ -228,6 +228,14 @@ impl BoundConnection {
         let mut refreshed = false;
         loop {
             if self.pacer.acquire(self.deadline).await.is_err() {
+                tracing::warn!(
+                    "connection `{}`: the next call would wait past the deadline to stay within \
+                     {} calls per minute and {} per hour; raise --timeout, or the connection's \
+                     pacing if the service allows more",
+                    self.connection.name,
+                    self.connection.pacing.per_minute,
+                    self.connection.pacing.per_hour
+                );
                 self.audit(
                     skill,
                     &request.service,

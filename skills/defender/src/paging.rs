@@ -72,17 +72,56 @@ impl Pager {
 
     /// The next page, or `None` after the last one.
     pub fn next_page(&mut self, fetch: &mut dyn Fetch) -> Result<Option<Page>, SkillError> {
+        let mut page = Vec::new();
+        let fetched = self.next_page_each(fetch, &mut |incident| {
+            page.push(incident);
+            Ok(())
+        })?;
+        Ok(fetched.map(|_| page))
+    }
+
+    /// Fetches the next page and hands its incidents to `on_incident` one at a time, as they
+    /// are parsed, so that a page is never held whole. Returns how many there were, or `None`
+    /// after the last page.
+    pub fn next_page_each(
+        &mut self,
+        fetch: &mut dyn Fetch,
+        on_incident: &mut dyn FnMut(Value) -> Result<(), SkillError>,
+    ) -> Result<Option<usize>, SkillError> {
         let Some(path) = self.next.take() else {
             return Ok(None);
         };
         let mut attempt = 0;
-        let body: Value = loop {
+        let page = loop {
             let (status, body) = fetch.get(self.api.service(), &path).map_err(fetch_error)?;
             if status != 200 {
                 return Err(api_error(self.api, status, &body));
             }
-            match serde_json::from_slice(&body) {
-                Ok(value) => break value,
+            let mut visitor = PageVisitor {
+                on_incident: &mut *on_incident,
+                count: 0,
+                saw_value: false,
+                next_link: None,
+                stopped: None,
+            };
+            let parsed = serde::de::DeserializeSeed::deserialize(
+                &mut visitor,
+                &mut serde_json::Deserializer::from_slice(&body),
+            );
+            if let Some(error) = visitor.stopped.take() {
+                return Err(error);
+            }
+            match parsed {
+                Ok(()) if visitor.saw_value => break (visitor.count, visitor.next_link),
+                Ok(()) => {
+                    return Err(SkillError::Upstream(UpstreamError {
+                        status: 200,
+                        code: "MalformedResponse".into(),
+                        message: "the incidents page has no `value` list".into(),
+                    }));
+                }
+                // Incidents handed out before the cut are handed out again; de-duplication
+                // drops the repeats.
                 Err(_) if attempt < MALFORMED_RETRIES => attempt += 1,
                 Err(e) => {
                     return Err(SkillError::Upstream(UpstreamError {
@@ -96,28 +135,93 @@ impl Pager {
                 }
             }
         };
+        let (count, next_link) = page;
         self.pages += 1;
-        let Some(Value::Array(items)) = body.get("value").cloned() else {
-            return Err(SkillError::Upstream(UpstreamError {
-                status: 200,
-                code: "MalformedResponse".into(),
-                message: "the incidents page has no `value` list".into(),
-            }));
-        };
         // Counted on every page, so that `$skip` paging can take over where a chain of
         // `@odata.nextLink`s stops.
-        self.skip += items.len();
-        let next_link = body.get("@odata.nextLink").and_then(Value::as_str);
-        self.next = if items.len() < self.page_size {
+        self.skip += count;
+        self.next = if count < self.page_size {
             None
         } else if let Some(link) = next_link {
-            Some(link.to_string())
+            Some(link)
         } else if self.api == Api::Defender {
             Some(self.path(self.skip))
         } else {
             None
         };
-        Ok(Some(items))
+        Ok(Some(count))
+    }
+}
+
+/// Walks a page object (`{"value": [...], "@odata.nextLink": ...}`), handing each incident out
+/// as soon as it is parsed.
+struct PageVisitor<'a> {
+    on_incident: &'a mut dyn FnMut(Value) -> Result<(), SkillError>,
+    count: usize,
+    saw_value: bool,
+    next_link: Option<String>,
+    /// The callback's error, which stopped the parse.
+    stopped: Option<SkillError>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &mut PageVisitor<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut PageVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an incidents page object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "value" => {
+                    self.saw_value = true;
+                    map.next_value_seed(Incidents(&mut *self))?;
+                }
+                "@odata.nextLink" => self.next_link = map.next_value::<Option<String>>()?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Incidents<'a, 'b>(&'a mut PageVisitor<'b>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Incidents<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Incidents<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of incidents")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(incident) = seq.next_element::<Value>()? {
+            self.0.count += 1;
+            if let Err(error) = (self.0.on_incident)(incident) {
+                self.0.stopped = Some(error);
+                return Err(serde::de::Error::custom("stopped by the caller"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -143,7 +247,8 @@ pub fn incident_id(incident: &Value) -> Option<String> {
     }
 }
 
-fn last_update(incident: &Value) -> Option<jiff::Timestamp> {
+/// An incident's `lastUpdateTime` (legacy) or `lastUpdateDateTime` (Graph).
+pub fn last_update(incident: &Value) -> Option<jiff::Timestamp> {
     incident
         .get("lastUpdateTime")
         .or_else(|| incident.get("lastUpdateDateTime"))?
@@ -152,24 +257,20 @@ fn last_update(incident: &Value) -> Option<jiff::Timestamp> {
         .ok()
 }
 
-/// Whether `candidate` is a later version of the same incident than `current`.
-pub fn is_newer(candidate: &Value, current: &Value) -> bool {
-    match (last_update(candidate), last_update(current)) {
-        (Some(a), Some(b)) => a > b,
-        (Some(_), None) => true,
-        _ => false,
-    }
+struct Pending<T> {
+    version: Option<jiff::Timestamp>,
+    item: T,
 }
 
-/// Keeps each incident once, at its latest version, while holding at most `window` of them.
+/// Keeps each incident once, at its latest version, while holding only a page or two of them.
 ///
-/// Incidents are accepted into a pending list, where a later duplicate replaces an older version;
-/// [`Dedup::release`] hands out those that can no longer be superseded. A duplicate from `$skip`
-/// paging lands on an adjacent page, so holding the previous page back until the next one has
-/// been accepted is enough, and memory stays flat however many pages there are.
-#[derive(Default)]
-pub struct Dedup {
-    pending: Vec<Value>,
+/// Incidents (or whatever they were turned into, such as their rows) are accepted into a pending
+/// list, where a later version of the same id replaces an earlier one; [`Dedup::release`] hands
+/// out those that can no longer be superseded. A duplicate from `$skip` paging lands on an
+/// adjacent page, so holding the previous page back until the next one has been accepted is
+/// enough, and memory stays flat however many pages there are.
+pub struct Dedup<T> {
+    pending: Vec<Pending<T>>,
     pending_index: HashMap<String, usize>,
     released: HashSet<String>,
     released_order: VecDeque<String>,
@@ -177,17 +278,41 @@ pub struct Dedup {
     pub accepted: usize,
 }
 
-impl Dedup {
-    /// Takes one incident. Returns false when it was a duplicate.
-    pub fn accept(&mut self, incident: Value) -> bool {
-        let Some(id) = incident_id(&incident) else {
-            self.pending.push(incident);
+impl<T> Default for Dedup<T> {
+    fn default() -> Self {
+        Dedup {
+            pending: Vec::new(),
+            pending_index: HashMap::new(),
+            released: HashSet::new(),
+            released_order: VecDeque::new(),
+            accepted: 0,
+        }
+    }
+}
+
+impl<T> Dedup<T> {
+    /// Takes the item of incident `id` at `version`. Returns false when it was a duplicate (an
+    /// older or equal version is dropped; a newer one replaces the pending one).
+    pub fn accept(
+        &mut self,
+        id: Option<String>,
+        version: Option<jiff::Timestamp>,
+        item: T,
+    ) -> bool {
+        let Some(id) = id else {
+            self.pending.push(Pending { version, item });
             self.accepted += 1;
             return true;
         };
         if let Some(&i) = self.pending_index.get(&id) {
-            if is_newer(&incident, &self.pending[i]) {
-                self.pending[i] = incident;
+            let current = &mut self.pending[i];
+            let newer = match (version, current.version) {
+                (Some(a), Some(b)) => a > b,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if newer {
+                *current = Pending { version, item };
             }
             return false;
         }
@@ -195,7 +320,7 @@ impl Dedup {
             return false;
         }
         self.pending_index.insert(id, self.pending.len());
-        self.pending.push(incident);
+        self.pending.push(Pending { version, item });
         self.accepted += 1;
         true
     }
@@ -205,18 +330,23 @@ impl Dedup {
         self.pending.len()
     }
 
-    /// Hands out the first `count` pending incidents (all of them for `usize::MAX`), remembering
-    /// up to `remember` released ids so that a late duplicate is still recognised.
-    pub fn release(&mut self, count: usize, remember: usize) -> Vec<Value> {
+    /// Hands out the first `count` pending items (all of them for `usize::MAX`), remembering up
+    /// to `remember` released ids so that a late duplicate is still recognised.
+    pub fn release(&mut self, count: usize, remember: usize) -> Vec<T> {
         let keep = self.pending.split_off(count.min(self.pending.len()));
         let out = std::mem::replace(&mut self.pending, keep);
-        self.pending_index.clear();
-        for (i, incident) in self.pending.iter().enumerate() {
-            if let Some(id) = incident_id(incident) {
-                self.pending_index.insert(id, i);
+        let mut released: Vec<(String, usize)> = Vec::new();
+        let mut kept = HashMap::new();
+        for (id, i) in self.pending_index.drain() {
+            if i < out.len() {
+                released.push((id, i));
+            } else {
+                kept.insert(id, i - out.len());
             }
         }
-        for id in out.iter().filter_map(incident_id) {
+        self.pending_index = kept;
+        released.sort_by_key(|(_, i)| *i);
+        for (id, _) in released {
             self.released.insert(id.clone());
             self.released_order.push_back(id);
         }
@@ -225,7 +355,7 @@ impl Dedup {
                 self.released.remove(&old);
             }
         }
-        out
+        out.into_iter().map(|p| p.item).collect()
     }
 }
 
@@ -241,7 +371,7 @@ pub fn list_all(
             if request.limit.is_some_and(|l| dedup.accepted >= l) {
                 break;
             }
-            dedup.accept(incident);
+            dedup.accept(incident_id(&incident), last_update(&incident), incident);
         }
         if request.limit.is_some_and(|l| dedup.accepted >= l) {
             break;
@@ -338,21 +468,53 @@ mod tests {
         assert_eq!((incidents.len(), pages), (1, 1));
     }
 
+    fn accept(dedup: &mut Dedup<Value>, incident: Value) -> bool {
+        dedup.accept(incident_id(&incident), last_update(&incident), incident)
+    }
+
     #[test]
     fn a_duplicate_is_kept_once_at_its_latest_version() {
         let mut dedup = Dedup::default();
-        assert!(dedup.accept(json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T09:00:00Z"})));
-        assert!(!dedup.accept(json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T10:00:00Z"})));
-        assert!(!dedup.accept(json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T08:00:00Z"})));
+        assert!(accept(
+            &mut dedup,
+            json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T09:00:00Z"})
+        ));
+        assert!(!accept(
+            &mut dedup,
+            json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T10:00:00Z"})
+        ));
+        assert!(!accept(
+            &mut dedup,
+            json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T08:00:00Z"})
+        ));
         let out = dedup.release(usize::MAX, 10);
         assert_eq!(
             out,
             vec![json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T10:00:00Z"})]
         );
         assert!(
-            !dedup.accept(json!({"incidentId": 7})),
+            !accept(&mut dedup, json!({"incidentId": 7})),
             "released ids are still recognised"
         );
         assert_eq!(dedup.accepted, 1);
+    }
+
+    #[test]
+    fn releasing_part_of_the_pending_items_keeps_the_rest_replaceable() {
+        let mut dedup = Dedup::default();
+        accept(&mut dedup, json!({"incidentId": 1}));
+        accept(
+            &mut dedup,
+            json!({"incidentId": 2, "lastUpdateTime": "2026-11-26T09:00:00Z"}),
+        );
+        assert_eq!(dedup.release(1, 10), vec![json!({"incidentId": 1})]);
+        assert!(!accept(
+            &mut dedup,
+            json!({"incidentId": 2, "lastUpdateTime": "2026-11-26T10:00:00Z"})
+        ));
+        assert_eq!(
+            dedup.release(usize::MAX, 10),
+            vec![json!({"incidentId": 2, "lastUpdateTime": "2026-11-26T10:00:00Z"})]
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! normalized row per (incident, alert), streamed out through `emit` page by page, so memory
 //! stays flat however many incidents there are. Returns a summary.
 
-use defender::paging::{Dedup, Pager};
+use defender::paging::{Dedup, Pager, incident_id, last_update};
 use defender::{
     COLUMNS, HostFetch, ListRequest, bound_api, detection_rows, params::list_parameters,
     parse_input,
@@ -12,20 +12,11 @@ use skillhost_guest::{Guest, OutputKind, SkillError, SkillInfo};
 
 struct Detections;
 
-/// Incident ids remembered after their rows left, to drop a duplicate on the next page.
-const REMEMBERED_IDS: usize = 200;
-
-fn emit_incidents(
-    incidents: Vec<Value>,
-    api: defender::Api,
-    rows: &mut u64,
-) -> Result<(), SkillError> {
-    for incident in incidents {
-        for row in detection_rows(&incident, api) {
-            let text = Value::Object(row).to_string();
-            skillhost_guest::emit(&text).map_err(SkillError::Denied)?;
-            *rows += 1;
-        }
+/// Emits the rows of released incidents (each row already serialized).
+fn emit_rows(incidents: Vec<Vec<String>>, rows: &mut u64) -> Result<(), SkillError> {
+    for row in incidents.into_iter().flatten() {
+        skillhost_guest::emit(&row).map_err(SkillError::Denied)?;
+        *rows += 1;
     }
     Ok(())
 }
@@ -51,26 +42,37 @@ impl Guest for Detections {
         let api = bound_api();
         let request = ListRequest::from_input(&input, api, jiff::Timestamp::now())?;
         let mut pager = Pager::new(&request);
-        let mut dedup = Dedup::default();
+        // Incidents are held as their serialized rows, a fraction of a parsed incident's size.
+        let mut dedup: Dedup<Vec<String>> = Dedup::default();
+        // A `$skip` duplicate arrives within a few incidents of the original (everything
+        // shifted by the incidents that arrived meanwhile), so the latest `hold` incidents stay
+        // replaceable and everything older leaves at once: memory is flat whatever the total.
+        let hold = (request.page_size / 2).max(1);
+        let remembered = request.page_size * 2;
         let mut rows = 0u64;
-        let limit_reached = |d: &Dedup| request.limit.is_some_and(|l| d.accepted >= l);
-        while let Some(page) = pager.next_page(&mut HostFetch)? {
-            // The previous page is released only after this one was accepted, so that a newer
-            // version of one of its incidents (a `$skip` duplicate) replaces the older first.
-            let held = dedup.pending();
-            for incident in page {
-                if limit_reached(&dedup) {
-                    break;
+        let limit = request.limit.unwrap_or(usize::MAX);
+        while dedup.accepted < limit {
+            let mut on_incident = |incident: Value| {
+                if dedup.accepted >= limit {
+                    return Ok(());
                 }
-                dedup.accept(incident);
-            }
-            emit_incidents(dedup.release(held, REMEMBERED_IDS), api, &mut rows)?;
-            if limit_reached(&dedup) {
+                let serialized = detection_rows(&incident, api)
+                    .into_iter()
+                    .map(|row| Value::Object(row).to_string())
+                    .collect();
+                dedup.accept(incident_id(&incident), last_update(&incident), serialized);
+                let ready = dedup.pending().saturating_sub(hold);
+                emit_rows(dedup.release(ready, remembered), &mut rows)
+            };
+            if pager
+                .next_page_each(&mut HostFetch, &mut on_incident)?
+                .is_none()
+            {
                 break;
             }
         }
         let incidents = dedup.accepted;
-        emit_incidents(dedup.release(usize::MAX, 0), api, &mut rows)?;
+        emit_rows(dedup.release(usize::MAX, 0), &mut rows)?;
         Ok(json!({
             "api": api.service(),
             "filter": request.filter,
