@@ -11,6 +11,9 @@ wasmtime::component::bindgen!({
     path: "../wit",
     imports: { default: async | trappable },
     exports: { default: async },
+    with: {
+        "skillhost:skill/http.incoming-body": crate::outbound::IncomingBody,
+    },
 });
 
 pub use self::skillhost::skill::{connection, emit, http, log, types};

@@ -14,13 +14,17 @@ use serde_json::{Map, Value};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use wasmtime::component::Resource;
+
 use crate::bindings::{connection, emit, http, log, types};
 use crate::error::Failure;
-use crate::outbound::BoundConnection;
+use crate::outbound::{BoundConnection, IncomingBody};
 use crate::sandbox::{InvocationState, Violation, human_bytes};
 
 /// The most of one log message that is kept.
 const LOG_MESSAGE_CAP: usize = 4096;
+/// Streamed response bodies a guest may hold open at once (each holds a connection).
+const OPEN_BODIES_CAP: usize = 8;
 
 /// What an invocation may reach beyond its own memory.
 #[derive(Default)]
@@ -163,29 +167,100 @@ impl connection::Host for InvocationState {
     }
 }
 
+impl InvocationState {
+    fn bound_connection(&mut self) -> Result<Arc<BoundConnection>, http::HttpError> {
+        match self.capabilities.connection.clone() {
+            Some(bound) => Ok(bound),
+            None => {
+                let why =
+                    "this invocation is bound to no connection; run it with --connection NAME";
+                self.violation = Some(Violation::Denied(why.to_string()));
+                Err(http::HttpError::Denied(why.to_string()))
+            }
+        }
+    }
+
+    /// Records what an HTTP error means for the invocation as a whole.
+    fn note_http_error(&mut self, error: &http::HttpError) {
+        match error {
+            http::HttpError::Denied(why) => {
+                self.violation = Some(Violation::Denied(why.clone()));
+            }
+            // The call gave up because the invocation's deadline came: whatever the guest does
+            // with the error, the invocation ran out of time.
+            http::HttpError::Timeout => {
+                self.violation = Some(Violation::Deadline(self.timeout));
+            }
+            _ => {}
+        }
+    }
+}
+
 impl http::Host for InvocationState {
     async fn send(
         &mut self,
         request: http::Request,
     ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
-        let Some(bound) = self.capabilities.connection.clone() else {
-            let why = "this invocation is bound to no connection; run it with --connection NAME";
-            self.violation = Some(Violation::Denied(why.to_string()));
-            return Ok(Err(http::HttpError::Denied(why.to_string())));
+        let bound = match self.bound_connection() {
+            Ok(bound) => bound,
+            Err(e) => return Ok(Err(e)),
         };
         let result = bound.send(&self.skill, request).await;
-        match &result {
-            Err(http::HttpError::Denied(why)) => {
-                self.violation = Some(Violation::Denied(why.clone()));
-            }
-            // The call gave up because the invocation's deadline came: whatever the guest does
-            // with the error, the invocation ran out of time.
-            Err(http::HttpError::Timeout) => {
-                self.violation = Some(Violation::Deadline(self.timeout));
-            }
-            _ => {}
+        if let Err(error) = &result {
+            self.note_http_error(error);
         }
         Ok(result)
+    }
+
+    async fn send_streaming(
+        &mut self,
+        request: http::Request,
+    ) -> wasmtime::Result<Result<http::StreamedResponse, http::HttpError>> {
+        let bound = match self.bound_connection() {
+            Ok(bound) => bound,
+            Err(e) => return Ok(Err(e)),
+        };
+        if self.open_bodies >= OPEN_BODIES_CAP {
+            let why = format!(
+                "at most {OPEN_BODIES_CAP} response bodies may be open at once; read or drop one first"
+            );
+            return Ok(Err(http::HttpError::Denied(why)));
+        }
+        match bound.send_streaming(&self.skill, request).await {
+            Ok((status, headers, body)) => {
+                let body = self.table.push(body)?;
+                self.open_bodies += 1;
+                Ok(Ok(http::StreamedResponse {
+                    status,
+                    headers,
+                    body,
+                }))
+            }
+            Err(error) => {
+                self.note_http_error(&error);
+                Ok(Err(error))
+            }
+        }
+    }
+}
+
+impl http::HostIncomingBody for InvocationState {
+    async fn read(
+        &mut self,
+        body: Resource<IncomingBody>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, http::HttpError>> {
+        let result = self.table.get_mut(&body)?.read(max).await;
+        if let Err(error) = &result {
+            self.note_http_error(error);
+        }
+        Ok(result)
+    }
+
+    async fn drop(&mut self, body: Resource<IncomingBody>) -> wasmtime::Result<()> {
+        self.table.delete(body)?;
+        self.open_bodies = self.open_bodies.saturating_sub(1);
+        Ok(())
     }
 }
 

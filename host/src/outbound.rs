@@ -147,11 +147,26 @@ pub struct BoundConnection {
     deadline: Instant,
 }
 
+/// One call's facts for its audit record.
+struct CallRecord {
+    skill: String,
+    service: String,
+    method: &'static str,
+    path: String,
+    started: Instant,
+    retries: u32,
+}
+
 enum Attempt {
-    Answer(http::Response),
+    Answer(reqwest::Response),
     Transport(String),
     Timeout,
-    TooLarge(u64),
+}
+
+/// The answer retries settled on, its body not yet read.
+struct Answer {
+    response: reqwest::Response,
+    record: CallRecord,
 }
 
 impl BoundConnection {
@@ -174,16 +189,113 @@ impl BoundConnection {
         &self.connection
     }
 
-    /// Performs one `http.send` for `skill`.
+    /// Performs one `http.send` for `skill`: the whole body is read (up to the cap).
     pub async fn send(
         &self,
         skill: &str,
         request: http::Request,
     ) -> Result<http::Response, http::HttpError> {
-        let started = Instant::now();
+        let Answer {
+            mut response,
+            record,
+        } = self.exchange(skill, request).await?;
+        let status = response.status().as_u16();
+        let headers = header_list(&response);
+        let cap = self.connector.max_body;
+        if response.content_length().is_some_and(|n| n > cap) {
+            self.audit(
+                &record,
+                "allowed",
+                Some("response too large"),
+                Some(status),
+                cap,
+            );
+            return Err(http::HttpError::TooLarge(cap));
+        }
+        let mut body = Vec::new();
+        loop {
+            match read_chunk(&mut response, self.deadline).await {
+                Ok(Some(chunk)) => {
+                    if body.len() as u64 + chunk.len() as u64 > cap {
+                        self.audit(
+                            &record,
+                            "allowed",
+                            Some("response too large"),
+                            Some(status),
+                            cap,
+                        );
+                        return Err(http::HttpError::TooLarge(cap));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    self.audit(
+                        &record,
+                        "allowed",
+                        Some("body not received"),
+                        Some(status),
+                        body.len() as u64,
+                    );
+                    return Err(error);
+                }
+            }
+        }
+        self.audit(&record, "allowed", None, Some(status), body.len() as u64);
+        Ok(http::Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Performs one `http.send-streaming` for `skill`: the answer's head now, its body as the
+    /// guest reads it.
+    pub async fn send_streaming(
+        self: &Arc<Self>,
+        skill: &str,
+        request: http::Request,
+    ) -> Result<(u16, Vec<(String, String)>, IncomingBody), http::HttpError> {
+        let Answer { response, record } = self.exchange(skill, request).await?;
+        let status = response.status().as_u16();
+        let headers = header_list(&response);
+        let body = IncomingBody {
+            connection: self.clone(),
+            response,
+            pending: bytes::Bytes::new(),
+            received: 0,
+            status,
+            record: Some(record),
+        };
+        if body
+            .response
+            .content_length()
+            .is_some_and(|n| n > self.connector.max_body)
+        {
+            let mut body = body;
+            body.finish(Some("response too large"));
+            return Err(http::HttpError::TooLarge(self.connector.max_body));
+        }
+        Ok((status, headers, body))
+    }
+
+    /// Policy, pacing, token, request, and retries, up to the head of the answer to hand over.
+    async fn exchange(
+        &self,
+        skill: &str,
+        request: http::Request,
+    ) -> Result<Answer, http::HttpError> {
         let method = match request.method {
             http::Method::Get => "GET",
             http::Method::Post => "POST",
+        };
+        let mut record = CallRecord {
+            skill: skill.to_string(),
+            service: request.service.clone(),
+            method,
+            path: request.path_and_query.clone(),
+            started: Instant::now(),
+            retries: 0,
         };
         let url = match self
             .policy
@@ -191,22 +303,11 @@ impl BoundConnection {
         {
             Ok(url) => url,
             Err(why) => {
-                self.audit(
-                    skill,
-                    &request.service,
-                    method,
-                    &request.path_and_query,
-                    "denied",
-                    Some(&why),
-                    None,
-                    0,
-                    started,
-                    0,
-                );
+                self.audit(&record, "denied", Some(&why), None, 0);
                 return Err(http::HttpError::Denied(why));
             }
         };
-        let path = match url.query() {
+        record.path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
@@ -223,7 +324,6 @@ impl BoundConnection {
             .collect();
 
         let retry = RetryPolicy::from(self.connection.retry);
-        let mut retries = 0u32;
         let mut stale_token = None;
         let mut refreshed = false;
         loop {
@@ -237,21 +337,17 @@ impl BoundConnection {
                     self.connection.pacing.per_hour
                 );
                 self.audit(
-                    skill,
-                    &request.service,
-                    method,
-                    &path,
+                    &record,
                     "allowed",
                     Some("deadline reached while pacing"),
                     None,
                     0,
-                    started,
-                    retries,
                 );
                 return Err(http::HttpError::Timeout);
             }
             let remaining = self.deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
+                self.audit(&record, "allowed", Some("timeout"), None, 0);
                 return Err(http::HttpError::Timeout);
             }
             let token = match tokio::time::timeout(
@@ -264,30 +360,19 @@ impl BoundConnection {
             {
                 Ok(Ok(token)) => token,
                 Ok(Err(e)) => {
-                    self.audit(
-                        skill,
-                        &request.service,
-                        method,
-                        &path,
-                        "allowed",
-                        Some("token request failed"),
-                        None,
-                        0,
-                        started,
-                        retries,
-                    );
+                    self.audit(&record, "allowed", Some("token request failed"), None, 0);
                     return Err(http::HttpError::Unauthorized(e.0));
                 }
-                Err(_) => return Err(http::HttpError::Timeout),
+                Err(_) => {
+                    self.audit(&record, "allowed", Some("timeout"), None, 0);
+                    return Err(http::HttpError::Timeout);
+                }
             };
-            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            let method =
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
             let mut builder = self
                 .client
-                .request(
-                    reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET),
-                    url.clone(),
-                )
-                .timeout(remaining.max(Duration::from_millis(1)))
+                .request(method, url.clone())
                 .bearer_auth(token.bearer());
             for (name, value) in &headers {
                 builder = builder.header(name, value);
@@ -295,173 +380,166 @@ impl BoundConnection {
             if let Some(body) = &request.body {
                 builder = builder.body(body.clone());
             }
-            let attempt = self.attempt(builder).await;
+            let attempt = match tokio::time::timeout(remaining, builder.send()).await {
+                Err(_) => Attempt::Timeout,
+                Ok(Ok(response)) => Attempt::Answer(response),
+                Ok(Err(e)) if e.is_timeout() => Attempt::Timeout,
+                Ok(Err(e)) => Attempt::Transport(error_chain(&e)),
+            };
             let wait = match &attempt {
-                Attempt::Answer(r) if r.status == 401 && !refreshed => {
+                Attempt::Answer(r) if r.status() == 401 && !refreshed => {
                     // The token may have been revoked or expired early: one fresh token, once.
                     refreshed = true;
                     stale_token = Some(token.serial);
-                    retries += 1;
+                    record.retries += 1;
                     continue;
                 }
-                Attempt::Answer(r) if r.status == 429 && retries < retry.max_retries => {
-                    Some(retry_after(&r.headers).unwrap_or_else(|| backoff(retry, retries)))
+                Attempt::Answer(r) if r.status() == 429 && record.retries < retry.max_retries => {
+                    Some(
+                        retry_after(&header_list(r))
+                            .unwrap_or_else(|| backoff(retry, record.retries)),
+                    )
                 }
-                Attempt::Answer(r) if r.status >= 500 && retries < retry.max_retries => {
-                    Some(backoff(retry, retries))
+                Attempt::Answer(r)
+                    if r.status().is_server_error() && record.retries < retry.max_retries =>
+                {
+                    Some(backoff(retry, record.retries))
                 }
-                Attempt::Transport(_) if retries < retry.max_retries => {
-                    Some(backoff(retry, retries))
+                Attempt::Transport(_) if record.retries < retry.max_retries => {
+                    Some(backoff(retry, record.retries))
                 }
                 _ => None,
             };
             if let Some(wait) = wait
                 && Instant::now() + wait < self.deadline
             {
-                tracing::debug!(skill, path = %path, wait_ms = wait.as_millis() as u64, "retrying");
+                tracing::debug!(skill, path = %record.path, wait_ms = wait.as_millis() as u64, "retrying");
                 tokio::time::sleep(wait).await;
-                retries += 1;
+                record.retries += 1;
                 continue;
             }
             return match attempt {
-                Attempt::Answer(response) => {
-                    self.audit(
-                        skill,
-                        &request.service,
-                        method,
-                        &path,
-                        "allowed",
-                        None,
-                        Some(response.status),
-                        response.body.len() as u64,
-                        started,
-                        retries,
-                    );
-                    Ok(response)
-                }
+                Attempt::Answer(response) => Ok(Answer { response, record }),
                 Attempt::Transport(why) => {
-                    self.audit(
-                        skill,
-                        &request.service,
-                        method,
-                        &path,
-                        "allowed",
-                        Some(&why),
-                        None,
-                        0,
-                        started,
-                        retries,
-                    );
+                    self.audit(&record, "allowed", Some(&why), None, 0);
                     Err(http::HttpError::Transport(why))
                 }
                 Attempt::Timeout => {
-                    self.audit(
-                        skill,
-                        &request.service,
-                        method,
-                        &path,
-                        "allowed",
-                        Some("timeout"),
-                        None,
-                        0,
-                        started,
-                        retries,
-                    );
+                    self.audit(&record, "allowed", Some("timeout"), None, 0);
                     Err(http::HttpError::Timeout)
-                }
-                Attempt::TooLarge(cap) => {
-                    self.audit(
-                        skill,
-                        &request.service,
-                        method,
-                        &path,
-                        "allowed",
-                        Some("response too large"),
-                        None,
-                        cap,
-                        started,
-                        retries,
-                    );
-                    Err(http::HttpError::TooLarge(cap))
                 }
             };
         }
     }
 
-    async fn attempt(&self, builder: reqwest::RequestBuilder) -> Attempt {
-        let cap = self.connector.max_body;
-        let mut response = match builder.send().await {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Attempt::Timeout,
-            Err(e) => return Attempt::Transport(error_chain(&e)),
-        };
-        if response.content_length().is_some_and(|n| n > cap) {
-            return Attempt::TooLarge(cap);
-        }
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() as u64 + chunk.len() as u64 > cap {
-                        return Attempt::TooLarge(cap);
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) if e.is_timeout() => return Attempt::Timeout,
-                Err(e) => return Attempt::Transport(error_chain(&e)),
-            }
-        }
-        Attempt::Answer(http::Response {
-            status,
-            headers,
-            body,
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
     fn audit(
         &self,
-        skill: &str,
-        service: &str,
-        method: &str,
-        path: &str,
+        record: &CallRecord,
         decision: &str,
         reason: Option<&str>,
         status: Option<u16>,
         bytes: u64,
-        started: Instant,
-        retries: u32,
     ) {
         if let Some(log) = &self.connector.audit {
             log.write(&AuditRecord {
                 time: jiff::Timestamp::now().to_string(),
-                skill,
+                skill: &record.skill,
                 tenant: &self.connection.tenant,
                 connection: &self.connection.name,
-                service,
-                method,
-                path,
+                service: &record.service,
+                method: record.method,
+                path: &record.path,
                 decision,
                 reason,
                 status,
                 bytes,
-                latency_ms: started.elapsed().as_millis() as u64,
-                retries,
+                latency_ms: record.started.elapsed().as_millis() as u64,
+                retries: record.retries,
             });
         }
     }
+}
+
+/// The body of a streamed answer, read as the guest asks; its audit record is written when it
+/// ends (read to the end, failed, or dropped).
+pub struct IncomingBody {
+    connection: Arc<BoundConnection>,
+    response: reqwest::Response,
+    pending: bytes::Bytes,
+    received: u64,
+    status: u16,
+    record: Option<CallRecord>,
+}
+
+impl IncomingBody {
+    /// Up to `max` more bytes; empty when the body is complete.
+    pub async fn read(&mut self, max: u32) -> Result<Vec<u8>, http::HttpError> {
+        if self.record.is_none() {
+            return Ok(Vec::new());
+        }
+        if self.pending.is_empty() {
+            match read_chunk(&mut self.response, self.connection.deadline).await {
+                Ok(Some(chunk)) => self.pending = chunk,
+                Ok(None) => {
+                    self.finish(None);
+                    return Ok(Vec::new());
+                }
+                Err(error) => {
+                    self.finish(Some("body not received"));
+                    return Err(error);
+                }
+            }
+        }
+        let n = self.pending.len().min(max.max(1) as usize);
+        let piece = self.pending.split_to(n);
+        self.received += n as u64;
+        let cap = self.connection.connector.max_body;
+        if self.received > cap {
+            self.finish(Some("response too large"));
+            return Err(http::HttpError::TooLarge(cap));
+        }
+        Ok(piece.to_vec())
+    }
+
+    fn finish(&mut self, reason: Option<&str>) {
+        if let Some(record) = self.record.take() {
+            self.connection
+                .audit(&record, "allowed", reason, Some(self.status), self.received);
+        }
+    }
+}
+
+impl Drop for IncomingBody {
+    fn drop(&mut self) {
+        self.finish(Some("body not read to the end"));
+    }
+}
+
+/// The next chunk of `response`, bounded by `deadline`.
+async fn read_chunk(
+    response: &mut reqwest::Response,
+    deadline: Instant,
+) -> Result<Option<bytes::Bytes>, http::HttpError> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(remaining, response.chunk()).await {
+        Err(_) => Err(http::HttpError::Timeout),
+        Ok(Ok(chunk)) => Ok(chunk),
+        Ok(Err(e)) if e.is_timeout() => Err(http::HttpError::Timeout),
+        Ok(Err(e)) => Err(http::HttpError::Transport(error_chain(&e))),
+    }
+}
+
+fn header_list(response: &reqwest::Response) -> Vec<(String, String)> {
+    response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// `Retry-After` as seconds or an HTTP date.

@@ -292,6 +292,7 @@ impl Runtime {
             output_used: 0,
             violation: None,
             timeout: limits.timeout,
+            open_bodies: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
@@ -322,7 +323,7 @@ pub struct LoadedSkill {
 /// Everything one invocation's `Store` holds.
 pub struct InvocationState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     memory: MemoryCap,
     pub(crate) skill: String,
     pub(crate) capabilities: Capabilities,
@@ -331,6 +332,7 @@ pub struct InvocationState {
     pub(crate) output_used: usize,
     pub(crate) violation: Option<Violation>,
     pub(crate) timeout: Duration,
+    pub(crate) open_bodies: usize,
 }
 
 impl WasiView for InvocationState {

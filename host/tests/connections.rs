@@ -488,8 +488,8 @@ fn relay(mut client: TcpStream, count: &AtomicUsize) {
     let mut headers = String::new();
     for line in lines.filter(|l| !l.is_empty()) {
         let lower = line.to_ascii_lowercase();
-        if lower.starts_with("content-length:") {
-            length = lower[15..].trim().parse().unwrap_or(0);
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
         }
         if !lower.starts_with("connection:") && !lower.starts_with("proxy-") {
             headers.push_str(line);

@@ -11,11 +11,11 @@ pub mod params;
 pub mod rows;
 
 pub use errors::{api_error, fetch_error};
-pub use paging::{Fetch, Page, Pager};
+pub use paging::{Body, Fetch, Page, Pager};
 pub use params::{Api, ListRequest};
 pub use rows::{COLUMNS, detection_rows};
 
-/// [`Fetch`] over the host's `http.send` import.
+/// [`Fetch`] over the host's `http.send-streaming` import.
 pub struct HostFetch;
 
 impl Fetch for HostFetch {
@@ -23,8 +23,15 @@ impl Fetch for HostFetch {
         &mut self,
         service: &str,
         path_and_query: &str,
-    ) -> Result<(u16, Vec<u8>), skillhost_guest::HttpError> {
-        skillhost_guest::get(service, path_and_query).map(|r| (r.status, r.body))
+    ) -> Result<(u16, Box<dyn Body>), skillhost_guest::HttpError> {
+        let (status, body) = skillhost_guest::get_streaming(service, path_and_query)?;
+        Ok((status, Box::new(body)))
+    }
+}
+
+impl Body for skillhost_guest::BodyReader {
+    fn take_error(&mut self) -> Option<skillhost_guest::HttpError> {
+        skillhost_guest::BodyReader::take_error(self)
     }
 }
 

@@ -15,8 +15,33 @@ use crate::params::{Api, ListRequest};
 
 /// The one thing paging needs from the host: a GET on a service of the bound connection.
 pub trait Fetch {
-    /// Returns the status and body of `GET path_and_query` on `service`.
-    fn get(&mut self, service: &str, path_and_query: &str) -> Result<(u16, Vec<u8>), HttpError>;
+    /// Returns the status of `GET path_and_query` on `service`, and its body to read.
+    fn get(
+        &mut self,
+        service: &str,
+        path_and_query: &str,
+    ) -> Result<(u16, Box<dyn Body>), HttpError>;
+}
+
+/// A response body being received.
+pub trait Body: std::io::Read {
+    /// The host error that cut the body short, if one did.
+    fn take_error(&mut self) -> Option<HttpError>;
+}
+
+/// The most of an error answer's body that is read (for its message).
+const ERROR_BODY_CAP: u64 = 64 * 1024;
+
+/// Reads a whole body (up to `cap` bytes), reporting a host error as the skill error it means.
+pub fn read_body(body: &mut dyn Body, cap: u64) -> Result<Vec<u8>, SkillError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let result = body.take(cap).read_to_end(&mut bytes);
+    if let Some(error) = body.take_error() {
+        return Err(fetch_error(error));
+    }
+    result.map_err(|e| SkillError::Internal(format!("reading the answer failed: {e}")))?;
+    Ok(bytes)
 }
 
 /// A page of incidents, as the API returned them.
@@ -93,9 +118,10 @@ impl Pager {
         };
         let mut attempt = 0;
         let page = loop {
-            let (status, body) = fetch.get(self.api.service(), &path).map_err(fetch_error)?;
+            let (status, mut body) = fetch.get(self.api.service(), &path).map_err(fetch_error)?;
             if status != 200 {
-                return Err(api_error(self.api, status, &body));
+                let text = read_body(body.as_mut(), ERROR_BODY_CAP)?;
+                return Err(api_error(self.api, status, &text));
             }
             let mut visitor = PageVisitor {
                 on_incident: &mut *on_incident,
@@ -106,10 +132,13 @@ impl Pager {
             };
             let parsed = serde::de::DeserializeSeed::deserialize(
                 &mut visitor,
-                &mut serde_json::Deserializer::from_slice(&body),
+                &mut serde_json::Deserializer::from_reader(&mut body),
             );
             if let Some(error) = visitor.stopped.take() {
                 return Err(error);
+            }
+            if let Some(error) = body.take_error() {
+                return Err(fetch_error(error));
             }
             match parsed {
                 Ok(()) if visitor.saw_value => break (visitor.count, visitor.next_link),
@@ -387,11 +416,28 @@ mod tests {
 
     struct Pages(Vec<(u16, String)>, Vec<String>);
 
+    struct Text(std::io::Cursor<Vec<u8>>);
+
+    impl std::io::Read for Text {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(out)
+        }
+    }
+
+    impl Body for Text {
+        fn take_error(&mut self) -> Option<HttpError> {
+            None
+        }
+    }
+
     impl Fetch for Pages {
-        fn get(&mut self, _service: &str, path: &str) -> Result<(u16, Vec<u8>), HttpError> {
+        fn get(&mut self, _service: &str, path: &str) -> Result<(u16, Box<dyn Body>), HttpError> {
             self.1.push(path.to_string());
             let (status, body) = self.0.remove(0);
-            Ok((status, body.into_bytes()))
+            Ok((
+                status,
+                Box::new(Text(std::io::Cursor::new(body.into_bytes()))),
+            ))
         }
     }
 

@@ -1,9 +1,8 @@
 //! `get_microsoft_defender_incident`: one incident with all its alerts, devices and entities.
 //! A missing incident is a not-found error, never an empty success.
 
-use defender::{
-    Api, Fetch, HostFetch, api_error, bound_api, fetch_error, paging::encode, parse_input,
-};
+use defender::paging::{encode, read_body};
+use defender::{Api, Fetch, HostFetch, api_error, bound_api, fetch_error, parse_input};
 use serde_json::{Value, json};
 use skillhost_guest::{Guest, ParamKind, ParamSpec, SkillError, SkillInfo};
 
@@ -56,7 +55,8 @@ impl Guest for GetIncident {
                 format!("/v1.0/security/incidents/{}?$expand=alerts", encode(&id))
             }
         };
-        let (status, body) = HostFetch.get(api.service(), &path).map_err(fetch_error)?;
+        let (status, mut body) = HostFetch.get(api.service(), &path).map_err(fetch_error)?;
+        let body = read_body(body.as_mut(), u64::MAX)?;
         if status == 404 {
             return Err(SkillError::NotFound(format!(
                 "incident {id} was not found (check the id and the connection's tenant)"

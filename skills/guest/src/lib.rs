@@ -93,3 +93,73 @@ impl SkillInfo {
         }
     }
 }
+
+/// A streamed answer's body as a [`std::io::Read`], fetched from the host in chunks.
+///
+/// An error from the host (deadline, cap, lost connection) ends the stream as an I/O error and
+/// is kept, so the caller can report the real cause with [`BodyReader::take_error`].
+pub struct BodyReader {
+    body: Option<http::IncomingBody>,
+    chunk: Vec<u8>,
+    position: usize,
+    error: Option<HttpError>,
+}
+
+/// Bytes asked of the host per read: small enough that a page is never held whole.
+const BODY_CHUNK: u32 = 16 * 1024;
+
+impl BodyReader {
+    /// The error that ended the stream early, if any.
+    pub fn take_error(&mut self) -> Option<HttpError> {
+        self.error.take()
+    }
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.position == self.chunk.len() {
+            let Some(body) = &self.body else {
+                return Ok(0);
+            };
+            match body.read(BODY_CHUNK) {
+                Ok(chunk) if chunk.is_empty() => {
+                    self.body = None;
+                    return Ok(0);
+                }
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.position = 0;
+                }
+                Err(error) => {
+                    self.body = None;
+                    self.error = Some(error);
+                    return Err(std::io::Error::other("the response body could not be read"));
+                }
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.position);
+        out[..n].copy_from_slice(&self.chunk[self.position..self.position + n]);
+        self.position += n;
+        Ok(n)
+    }
+}
+
+/// Sends a GET and returns the status and a reader over the body, which arrives as it is read.
+pub fn get_streaming(service: &str, path_and_query: &str) -> Result<(u16, BodyReader), HttpError> {
+    let response = http::send_streaming(&Request {
+        service: service.to_string(),
+        method: Method::Get,
+        path_and_query: path_and_query.to_string(),
+        headers: Vec::new(),
+        body: None,
+    })?;
+    Ok((
+        response.status,
+        BodyReader {
+            body: Some(response.body),
+            chunk: Vec::new(),
+            position: 0,
+            error: None,
+        },
+    ))
+}
