@@ -39,8 +39,22 @@ impl std::fmt::Debug for AccessToken {
 
 /// Why no token could be obtained; the message says what to fix and holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct AuthError(pub String);
+#[error("{message}")]
+pub struct AuthError {
+    /// What went wrong and what to do.
+    pub message: String,
+    /// Entra ID could not be reached at all (a network problem, not a credential problem).
+    pub unreachable: bool,
+}
+
+impl AuthError {
+    fn rejected(message: String) -> Self {
+        AuthError {
+            message,
+            unreachable: false,
+        }
+    }
+}
 
 type Slot = Arc<tokio::sync::Mutex<Option<AccessToken>>>;
 
@@ -74,7 +88,7 @@ impl TokenCache {
         );
         let slot = match self.slots.lock() {
             Ok(mut slots) => slots.entry(key).or_default().clone(),
-            Err(_) => return Err(AuthError("token cache poisoned".into())),
+            Err(_) => return Err(AuthError::rejected("token cache poisoned".into())),
         };
         // Holding the slot's lock across the request is what makes concurrent callers wait for
         // one refresh instead of each sending their own.
@@ -99,7 +113,12 @@ impl TokenCache {
         let secret = connection
             .client_secret
             .read(&connection.name)
-            .map_err(|f| AuthError(f.to_string()))?;
+            .map_err(|f| {
+                AuthError::rejected(match f.hint {
+                    Some(hint) => format!("{}; {hint}", f.message),
+                    None => f.message,
+                })
+            })?;
         let url = format!(
             "{}/{}/oauth2/v2.0/token",
             connection.login_base().trim_end_matches('/'),
@@ -119,23 +138,24 @@ impl TokenCache {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                AuthError(format!(
+            .map_err(|e| AuthError {
+                message: format!(
                     "connection `{}`: cannot reach Entra ID at {}: {}",
                     connection.name,
                     connection.login_base(),
                     crate::outbound::error_chain(&e)
-                ))
+                ),
+                unreachable: true,
             })?;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         if status != 200 {
-            return Err(AuthError(explain_entra_error(
+            return Err(AuthError::rejected(explain_entra_error(
                 connection, scope, status, &text,
             )));
         }
         let parsed: TokenResponse = serde_json::from_str(&text).map_err(|_| {
-            AuthError(format!(
+            AuthError::rejected(format!(
                 "connection `{}`: Entra ID answered 200 without a usable token",
                 connection.name
             ))

@@ -99,6 +99,9 @@ pub fn skill_error_failure(skill: &str, error: types::SkillError) -> Failure {
         ),
         E::Upstream(u) => {
             let hint = match u.status {
+                0 => {
+                    "the service could not be reached; check the connection's endpoints, remote_agent and the network path"
+                }
                 400 => "the request was malformed; check the parameters (filter, page size)",
                 500..=599 => "the service had a problem; retry later",
                 _ => "see the service's message above",

@@ -76,6 +76,42 @@ impl CompileCache {
         hex(&hasher.0.finalize())
     }
 
+    /// What identifies `engine` (and this host) in the file index.
+    pub fn engine_tag(engine: &wasmtime::Engine) -> String {
+        let mut hasher = ShaHasher(Sha256::new());
+        hasher.0.update(env!("CARGO_PKG_VERSION").as_bytes());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        hex(&hasher.0.finalize()[..8])
+    }
+
+    /// The file index: component paths with their size, mtime and cache key, so that a command
+    /// finds a known component's entries without reading and hashing it. A file whose size or
+    /// mtime changed is read and hashed again. (Rewriting a component while keeping both would
+    /// keep its previous, already vetted build in use until either changes.)
+    pub fn load_index(&self, engine_tag: &str) -> FileIndex {
+        let entries = self
+            .path(&format!("index-{engine_tag}"), "json")
+            .and_then(|p| fs::read(p).ok())
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        FileIndex {
+            entries,
+            changed: false,
+        }
+    }
+
+    /// Writes the index back if it changed.
+    pub fn store_index(&self, engine_tag: &str, index: &FileIndex) {
+        if index.changed
+            && let (Some(path), Ok(bytes)) = (
+                self.path(&format!("index-{engine_tag}"), "json"),
+                serde_json::to_vec(&index.entries),
+            )
+        {
+            write_atomically(&path, &bytes);
+        }
+    }
+
     fn path(&self, key: &str, ext: &str) -> Option<PathBuf> {
         self.dir.as_ref().map(|d| d.join(format!("{key}.{ext}")))
     }
@@ -129,6 +165,54 @@ impl CompileCache {
     pub fn store_manifest<T: serde::Serialize>(&self, key: &str, manifest: &T) {
         if let (Some(path), Ok(bytes)) = (self.path(key, "json"), serde_json::to_vec(manifest)) {
             write_atomically(&path, &bytes);
+        }
+    }
+}
+
+/// Known component files: path → (size, mtime, cache key).
+#[derive(Debug, Default)]
+pub struct FileIndex {
+    entries: std::collections::BTreeMap<String, IndexEntry>,
+    changed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct IndexEntry {
+    len: u64,
+    mtime_s: i64,
+    mtime_ns: u32,
+    key: String,
+}
+
+fn file_stamp(meta: &fs::Metadata) -> Option<(u64, i64, u32)> {
+    let modified = meta.modified().ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((meta.len(), since.as_secs() as i64, since.subsec_nanos()))
+}
+
+impl FileIndex {
+    /// The cache key recorded for `path`, if its size and mtime are unchanged.
+    pub fn key_for(&self, path: &Path, meta: &fs::Metadata) -> Option<String> {
+        let (len, mtime_s, mtime_ns) = file_stamp(meta)?;
+        let entry = self.entries.get(&path.display().to_string())?;
+        (entry.len == len && entry.mtime_s == mtime_s && entry.mtime_ns == mtime_ns)
+            .then(|| entry.key.clone())
+    }
+
+    /// Records `key` for `path` as it is now.
+    pub fn record(&mut self, path: &Path, meta: &fs::Metadata, key: &str) {
+        if let Some((len, mtime_s, mtime_ns)) = file_stamp(meta) {
+            let entry = IndexEntry {
+                len,
+                mtime_s,
+                mtime_ns,
+                key: key.to_string(),
+            };
+            let name = path.display().to_string();
+            if self.entries.get(&name) != Some(&entry) {
+                self.entries.insert(name, entry);
+                self.changed = true;
+            }
         }
     }
 }

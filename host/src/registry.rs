@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::component::Component;
 
-use crate::compile_cache::{CompileCache, Lookup};
+use crate::compile_cache::{CompileCache, FileIndex, Lookup};
 use crate::error::Failure;
 use crate::manifest::SkillManifest;
 use crate::sandbox::{LoadedSkill, Runtime};
@@ -77,12 +77,15 @@ impl SkillRegistry {
                 }),
             }
         }
+        let engine_tag = CompileCache::engine_tag(runtime.engine());
+        let mut index = registry.cache.load_index(&engine_tag);
         for path in files {
-            match registry.register(runtime, &path).await {
+            match registry.register(runtime, &path, &mut index).await {
                 Ok(skill) => registry.insert(skill),
                 Err(message) => registry.problems.push(LoadProblem { path, message }),
             }
         }
+        registry.cache.store_index(&engine_tag, &index);
         registry
     }
 
@@ -99,9 +102,27 @@ impl SkillRegistry {
         self.skills.insert(id, skill);
     }
 
-    async fn register(&self, runtime: &Runtime, path: &Path) -> Result<RegisteredSkill, String> {
+    async fn register(
+        &self,
+        runtime: &Runtime,
+        path: &Path,
+        index: &mut FileIndex,
+    ) -> Result<RegisteredSkill, String> {
+        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+        // A known, unchanged file: its manifest without reading it.
+        if let Some(key) = index.key_for(path, &meta)
+            && let Lookup::Hit(manifest) = self.cache.manifest::<SkillManifest>(&key)
+        {
+            tracing::debug!(path = %path.display(), "manifest from compile cache");
+            return Ok(RegisteredSkill {
+                manifest,
+                path: path.to_path_buf(),
+                key,
+            });
+        }
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
         let key = CompileCache::key(runtime.engine(), &bytes);
+        index.record(path, &meta, &key);
         match self.cache.manifest::<SkillManifest>(&key) {
             Lookup::Hit(manifest) => {
                 tracing::debug!(path = %path.display(), "manifest from compile cache");
@@ -128,9 +149,8 @@ impl SkillRegistry {
         })
     }
 
-    /// Compiles `bytes` (after vetting its imports and exports), storing the artifact; or loads
-    /// the verified artifact stored under `key`.
-    fn compile(&self, runtime: &Runtime, key: &str, bytes: &[u8]) -> Result<Component, String> {
+    /// The component stored under `key`, if the cache holds a verified, loadable artifact.
+    fn cached_component(&self, runtime: &Runtime, key: &str) -> Option<Component> {
         match self.cache.artifact(key) {
             Lookup::Hit(artifact) => {
                 // SAFETY: the payload was produced by `precompile_component` of an engine with
@@ -139,15 +159,27 @@ impl SkillRegistry {
                 match unsafe { Component::deserialize(runtime.engine(), &artifact) } {
                     Ok(component) => {
                         tracing::debug!(key, "loaded from compile cache");
-                        return Ok(component);
+                        Some(component)
                     }
                     Err(e) => {
-                        tracing::warn!("compile cache entry {key} unusable ({e}); rebuilding it")
+                        tracing::warn!("compile cache entry {key} unusable ({e}); rebuilding it");
+                        None
                     }
                 }
             }
-            Lookup::Corrupt(why) => tracing::warn!("{why}; rebuilding it"),
-            Lookup::Miss => {}
+            Lookup::Corrupt(why) => {
+                tracing::warn!("{why}; rebuilding it");
+                None
+            }
+            Lookup::Miss => None,
+        }
+    }
+
+    /// Compiles `bytes` (after vetting its imports and exports), storing the artifact; or loads
+    /// the verified artifact stored under `key`.
+    fn compile(&self, runtime: &Runtime, key: &str, bytes: &[u8]) -> Result<Component, String> {
+        if let Some(component) = self.cached_component(runtime, key) {
+            return Ok(component);
         }
         if !wasmparser_is_component(bytes) {
             return Err(not_a_component(bytes));
@@ -167,21 +199,26 @@ impl SkillRegistry {
         Ok(component)
     }
 
-    /// The skill with `id`, ready to invoke.
+    /// The skill with `id`, ready to invoke: from its verified precompiled artifact when the
+    /// cache has it (the component file is not read again), compiled otherwise.
     pub fn load(&self, runtime: &Runtime, id: &str) -> Result<LoadedSkill, Failure> {
         let skill = self.get(id)?;
-        let bytes = std::fs::read(&skill.path)
-            .map_err(|e| Failure::other(format!("cannot read {}: {e}", skill.path.display())))?;
-        let key = CompileCache::key(runtime.engine(), &bytes);
-        if key != skill.key {
-            return Err(Failure::other(format!(
-                "{} changed while skillhost was running; run the command again",
-                skill.path.display()
-            )));
-        }
-        let component = self
-            .compile(runtime, &key, &bytes)
-            .map_err(|m| Failure::other(format!("{}: {m}", skill.path.display())))?;
+        let component = match self.cached_component(runtime, &skill.key) {
+            Some(component) => component,
+            None => {
+                let bytes = std::fs::read(&skill.path).map_err(|e| {
+                    Failure::other(format!("cannot read {}: {e}", skill.path.display()))
+                })?;
+                if CompileCache::key(runtime.engine(), &bytes) != skill.key {
+                    return Err(Failure::other(format!(
+                        "{} changed while skillhost was running; run the command again",
+                        skill.path.display()
+                    )));
+                }
+                self.compile(runtime, &skill.key, &bytes)
+                    .map_err(|m| Failure::other(format!("{}: {m}", skill.path.display())))?
+            }
+        };
         let pre = runtime.prepare(&component).map_err(|e| {
             Failure::other(format!("{}: cannot be linked: {e:#}", skill.path.display()))
         })?;

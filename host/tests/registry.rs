@@ -213,7 +213,17 @@ fn a_second_run_uses_the_compile_cache() {
         first.stderr
     );
     assert_eq!(cache_files(&host, "cwasm").len(), 1);
-    assert_eq!(cache_files(&host, "json").len(), 1);
+    let json = cache_files(&host, "json");
+    let names: Vec<String> = json
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "a manifest and the file index: {names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("index-")).count(),
+        1,
+        "{names:?}"
+    );
 
     let second = host.run(&["-v", "run", "echo", "-p", "message=x"]);
     assert_eq!(second.code, 0, "{}", second.stderr);
@@ -262,5 +272,22 @@ fn a_corrupted_cache_entry_is_rebuilt_and_the_run_succeeds() {
         again.stderr.contains("loaded from compile cache"),
         "{}",
         again.stderr
+    );
+}
+
+#[test]
+fn a_replaced_component_file_is_read_again_not_served_from_the_index() {
+    let host = Host::with(&["echo"]);
+    assert!(host.run(&["skills", "list"]).stdout.contains("\necho "));
+    std::fs::copy(
+        common::component("noop"),
+        host.skills_dir().join("echo.wasm"),
+    )
+    .unwrap();
+    let list = host.run(&["skills", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert_eq!(
+        list.stdout,
+        "ID    VERSION  DESCRIPTION\nnoop  0.1.0    Does nothing.\n"
     );
 }

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod paging;
 pub mod params;
 pub mod rows;
+pub mod workload;
 
 pub use errors::{api_error, fetch_error};
 pub use paging::{Body, Fetch, Page, Pager};
