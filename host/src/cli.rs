@@ -3,6 +3,7 @@
 //! Results go to stdout; diagnostics, progress and summaries of streamed formats to stderr.
 //! Every failure becomes a [`Failure`] with its exit code (see [`crate::error::ExitCode`]).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,8 +33,10 @@ use crate::sandbox::{Runtime, RuntimeOptions, SandboxLimits, parse_bytes, parse_
 #[derive(Debug, Parser)]
 #[command(name = "skillhost", version, max_term_width = 100)]
 pub struct Cli {
+    /// Flags every command accepts.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -128,6 +131,7 @@ pub struct RunArgs {
     #[arg(long, short = 'o', value_enum, default_value = "json")]
     pub output: OutputFormat,
 
+    /// Sandbox limits of the invocation.
     #[command(flatten)]
     pub limits: LimitArgs,
 
@@ -366,7 +370,12 @@ pub async fn invoke_and_print(
         format,
         manifest.columns.clone(),
     ))));
-    let sink = SharedPrinter(printer.clone());
+    let progress = (manifest.output == OutputKind::Dataset && std::io::stderr().is_terminal())
+        .then(|| Progress::new(capabilities.connection.clone()));
+    let sink = SharedPrinter {
+        printer: printer.clone(),
+        progress,
+    };
     let result = runtime
         .invoke(skill, input, capabilities, Box::new(sink), limits)
         .await;
@@ -388,16 +397,64 @@ pub async fn invoke_and_print(
 }
 
 /// Lets the sandbox stream rows into a printer the caller gets back afterwards.
-struct SharedPrinter(Arc<std::sync::Mutex<Option<RowPrinter>>>);
+struct SharedPrinter {
+    printer: Arc<std::sync::Mutex<Option<RowPrinter>>>,
+    progress: Option<Progress>,
+}
 
 impl crate::capabilities::RowSink for SharedPrinter {
     fn row(&mut self, row: serde_json::Map<String, Value>) -> std::io::Result<()> {
-        match self.0.lock() {
+        if let Some(progress) = &mut self.progress {
+            progress.row();
+        }
+        match self.printer.lock() {
             Ok(mut guard) => match guard.as_mut() {
                 Some(printer) => printer.row(row),
                 None => Err(std::io::Error::other("output closed")),
             },
             Err(_) => Err(std::io::Error::other("output printer poisoned")),
+        }
+    }
+}
+
+/// A one-line progress report on a terminal's stderr while a dataset streams: requests sent and
+/// rows received, redrawn at most four times a second and erased at the end.
+struct Progress {
+    connection: Option<Arc<crate::outbound::BoundConnection>>,
+    rows: u64,
+    last: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(connection: Option<Arc<crate::outbound::BoundConnection>>) -> Self {
+        Progress {
+            connection,
+            rows: 0,
+            last: Instant::now(),
+            shown: false,
+        }
+    }
+
+    fn row(&mut self) {
+        self.rows += 1;
+        if self.last.elapsed() < std::time::Duration::from_millis(250) {
+            return;
+        }
+        self.last = Instant::now();
+        self.shown = true;
+        let requests = self.connection.as_ref().map_or(0, |c| c.requests_sent());
+        eprint!(
+            "\r\x1b[Kskillhost: {requests} requests, {} rows…",
+            self.rows
+        );
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
         }
     }
 }

@@ -11,6 +11,8 @@
 //! Entra ID and the incidents APIs; [`probe`] is `connections test`; [`demo`] is the main job on
 //! the simulator.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod auth;
 pub mod bindings;

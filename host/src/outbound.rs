@@ -87,6 +87,7 @@ impl Connector {
             pacer,
             policy,
             deadline,
+            requests: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -159,6 +160,7 @@ pub struct BoundConnection {
     pacer: Arc<Pacer>,
     policy: EgressPolicy,
     deadline: Instant,
+    requests: std::sync::atomic::AtomicU64,
 }
 
 /// One call's facts for its audit record.
@@ -201,6 +203,11 @@ impl BoundConnection {
     /// The connection.
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// API requests sent so far through this binding, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Performs one `http.send` for `skill`: the whole body is read (up to the cap).
@@ -398,6 +405,8 @@ impl BoundConnection {
             if let Some(body) = &request.body {
                 builder = builder.body(body.clone());
             }
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let attempt = match tokio::time::timeout(remaining, builder.send()).await {
                 Err(_) => Attempt::Timeout,
                 Ok(Ok(response)) => Attempt::Answer(response),

@@ -202,3 +202,17 @@ fn a_guest_blocked_in_a_slow_host_call_is_stopped_at_the_deadline() {
         run.stderr
     );
 }
+
+#[test]
+fn output_past_the_cap_is_a_sandbox_violation_with_exit_4() {
+    let host = Host::with(&["echo"]);
+    let run = host.run(&["run", "echo", "-p", "message=hello", "--max-output", "20"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("skill `echo` produced more than its output limit of 20 bytes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+}
