@@ -275,68 +275,16 @@ fn in_process_connection(
     config.connection("sim").expect("connection").clone()
 }
 
-/// Peak guest memory of the detections skill at `incidents`.
-async fn detections_memory(incidents: usize) -> usize {
-    let sim = Simulator::start(
-        SimulatorConfig {
-            incidents,
-            rate_limits: false,
-            ..SimulatorConfig::default()
-        },
-        "127.0.0.1:0",
-    )
-    .expect("sim");
-    let dir = TempDir::new("bench-memory");
-    let connection = in_process_connection(
-        &sim,
-        dir.path(),
-        "[connections.sim.pacing]\nper_minute = 1000000\nper_hour = 10000000",
-    );
-    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
-    let skill = load(
-        &runtime,
-        Path::new(env!("SKILLHOST_BUILT_SKILLS")),
-        "list_microsoft_defender_incidents_for_detections",
-    )
-    .await;
-    let limits = SandboxLimits {
-        timeout: Duration::from_secs(300),
-        ..SandboxLimits::default()
-    };
-    let bound = Connector::new(None)
-        .bind(connection, Instant::now() + limits.timeout)
-        .expect("bind");
-    let input = skillhost::input::validate(&skill.manifest, Map::new()).expect("input");
-    let done = runtime
-        .invoke(
-            &skill,
-            &input,
-            Capabilities::bound(bound),
-            Box::new(CollectRows::default()),
-            limits,
-        )
-        .await
-        .expect("detections");
-    assert_eq!(done.output["incidents"], json!(incidents));
-    done.peak_memory
-}
-
-/// Pulls `incidents` at 50 calls per (scaled) minute; returns (calls, elapsed, allowed rate per
-/// second, 429s seen).
-async fn pacing(sizes: &Sizes) -> (u64, Duration, f64, u64) {
-    let scale = 120.0;
-    let config = SimulatorConfig {
-        incidents: sizes.pacing_incidents,
-        time_scale: scale,
-        ..SimulatorConfig::default()
-    };
-    let sim = Simulator::start(config, "127.0.0.1:0").expect("sim");
-    let dir = TempDir::new("bench-pacing");
-    let connection = in_process_connection(
-        &sim,
-        dir.path(),
-        &format!("[connections.sim.pacing]\nper_minute = 50\ntime_scale = {scale:.1}"),
-    );
+/// Runs the detections skill in process against `sim` with `input`, the connection's extra
+/// settings `extra`; returns the invocation and the time it took (loading excluded).
+async fn detections(
+    sim: &Simulator,
+    extra: &str,
+    input: Value,
+    rows: Box<dyn RowSink>,
+) -> (skillhost::sandbox::Invocation, Duration) {
+    let dir = TempDir::new("bench-detections");
+    let connection = in_process_connection(sim, dir.path(), extra);
     let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
     let skill = load(
         &runtime,
@@ -351,26 +299,46 @@ async fn pacing(sizes: &Sizes) -> (u64, Duration, f64, u64) {
     let bound = Connector::new(None)
         .bind(connection, Instant::now() + limits.timeout)
         .expect("bind");
-    let input = skillhost::input::validate(
-        &skill.manifest,
-        json!({"page_size": 10})
-            .as_object()
-            .expect("object")
-            .clone(),
-    )
-    .expect("input");
+    let input =
+        skillhost::input::validate(&skill.manifest, input.as_object().expect("object").clone())
+            .expect("input");
     let started = Instant::now();
-    runtime
-        .invoke(
-            &skill,
-            &input,
-            Capabilities::bound(bound),
-            Box::new(Discard),
-            limits,
-        )
+    let done = runtime
+        .invoke(&skill, &input, Capabilities::bound(bound), rows, limits)
         .await
         .expect("detections");
-    let elapsed = started.elapsed();
+    (done, started.elapsed())
+}
+
+/// Peak guest memory of the detections skill at `incidents`.
+async fn detections_memory(incidents: usize) -> usize {
+    let sim = Simulator::start(
+        SimulatorConfig {
+            incidents,
+            rate_limits: false,
+            ..SimulatorConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .expect("sim");
+    let unpaced = "[connections.sim.pacing]\nper_minute = 1000000\nper_hour = 10000000";
+    let (done, _) = detections(&sim, unpaced, json!({}), Box::new(CollectRows::default())).await;
+    assert_eq!(done.output["incidents"], json!(incidents));
+    done.peak_memory
+}
+
+/// Pulls `incidents` at 50 calls per (scaled) minute; returns (calls, elapsed, allowed rate per
+/// second, 429s seen).
+async fn pacing(sizes: &Sizes) -> (u64, Duration, f64, u64) {
+    let scale = 120.0;
+    let config = SimulatorConfig {
+        incidents: sizes.pacing_incidents,
+        time_scale: scale,
+        ..SimulatorConfig::default()
+    };
+    let sim = Simulator::start(config, "127.0.0.1:0").expect("sim");
+    let paced = format!("[connections.sim.pacing]\nper_minute = 50\ntime_scale = {scale:.1}");
+    let (_, elapsed) = detections(&sim, &paced, json!({"page_size": 10}), Box::new(Discard)).await;
     let allowed_per_second = 50.0 / (60.0 / scale);
     (
         sim.stats().calls(),

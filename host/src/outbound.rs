@@ -223,32 +223,26 @@ impl BoundConnection {
         let status = response.status().as_u16();
         let headers = header_list(&response);
         let cap = self.connector.max_body;
-        if response.content_length().is_some_and(|n| n > cap) {
+        let too_large = |record: &CallRecord| {
             self.audit(
-                &record,
+                record,
                 "allowed",
                 Some("response too large"),
                 Some(status),
                 cap,
             );
-            return Err(http::HttpError::TooLarge(cap));
+            Err(http::HttpError::TooLarge(cap))
+        };
+        if response.content_length().is_some_and(|n| n > cap) {
+            return too_large(&record);
         }
         let mut body = Vec::new();
         loop {
             match read_chunk(&mut response, self.deadline).await {
-                Ok(Some(chunk)) => {
-                    if body.len() as u64 + chunk.len() as u64 > cap {
-                        self.audit(
-                            &record,
-                            "allowed",
-                            Some("response too large"),
-                            Some(status),
-                            cap,
-                        );
-                        return Err(http::HttpError::TooLarge(cap));
-                    }
-                    body.extend_from_slice(&chunk);
+                Ok(Some(chunk)) if body.len() as u64 + chunk.len() as u64 > cap => {
+                    return too_large(&record);
                 }
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => break,
                 Err(error) => {
                     self.audit(
