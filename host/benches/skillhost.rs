@@ -269,9 +269,15 @@ fn in_process_connection(
     dir: &Path,
     extra: &str,
 ) -> skillhost::connections::Connection {
-    // SAFETY: the benchmark sets this before any of its threads read the environment.
-    unsafe { std::env::set_var(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET) };
-    let config = Config::load(Path::new(&write_config(dir, sim, extra))).expect("config");
+    // The secret is read from a private file, not from the environment of this process.
+    let secret = dir.join("client-secret");
+    std::fs::write(&secret, simulator::DEFAULT_CLIENT_SECRET).expect("secret");
+    let path = write_config(dir, sim, extra);
+    let text = std::fs::read_to_string(&path).expect("config").replace(
+        &format!("{{ env = \"{SECRET_VAR}\" }}"),
+        &format!("{{ file = \"{}\" }}", secret.display()),
+    );
+    let config = Config::parse(&text).expect("config");
     config.connection("sim").expect("connection").clone()
 }
 

@@ -14,8 +14,6 @@ use crate::simulator::{self, Simulator, SimulatorConfig};
 
 /// The skill the demo runs.
 pub const DEMO_SKILL: &str = "list_microsoft_defender_incidents_for_detections";
-/// The environment variable the demo connection reads its (simulated) secret from.
-const DEMO_SECRET_VAR: &str = "SKILLHOST_DEMO_SECRET";
 
 /// Runs the demo.
 pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
@@ -25,18 +23,17 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
     };
     let sim = Simulator::start(config, "127.0.0.1:0")
         .map_err(|e| Failure::other(format!("cannot start the simulator on loopback: {e}")))?;
-    // The connection reads its secret from the environment like any other; the demo sets it for
-    // its own process only.
-    // SAFETY: single-threaded at this point of the CLI (the simulator's thread never reads the
-    // environment), so no concurrent `getenv` can observe a torn write.
-    unsafe { std::env::set_var(DEMO_SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET) };
+    // The connection reads the simulator's secret from a file like any other connection could;
+    // the file is private and removed when the demo ends.
+    let secret = SecretFile::write(simulator::DEFAULT_CLIENT_SECRET)
+        .map_err(|e| Failure::other(format!("cannot write the demo's secret file: {e}")))?;
     let base = sim.base_url();
     let connection = Connection {
         name: "demo".into(),
         tenant: "demo".into(),
         tenant_id: simulator::DEFAULT_TENANT_ID.into(),
         client_id: simulator::DEFAULT_CLIENT_ID.into(),
-        client_secret: SecretSource::Env(DEMO_SECRET_VAR.into()),
+        client_secret: SecretSource::File(secret.0.clone()),
         cloud: Cloud::Commercial,
         api: match args.api {
             DemoApi::Defender => Api::Defender,
@@ -72,4 +69,27 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
         options.limits,
     )
     .await
+}
+
+/// A private temporary file holding the simulator's secret, removed on drop.
+struct SecretFile(std::path::PathBuf);
+
+impl SecretFile {
+    fn write(secret: &str) -> std::io::Result<Self> {
+        use std::io::Write;
+        let path =
+            std::env::temp_dir().join(format!("skillhost-demo-{}.secret", std::process::id()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&path)?.write_all(secret.as_bytes())?;
+        Ok(SecretFile(path))
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

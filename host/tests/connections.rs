@@ -13,7 +13,6 @@ use common::{Host, SECRET_VAR, simulator};
 use serde_json::{Value, json};
 use skillhost::capabilities::{Capabilities, CollectRows};
 use skillhost::compile_cache::CompileCache;
-use skillhost::connections::Config;
 use skillhost::outbound::Connector;
 use skillhost::registry::SkillRegistry;
 use skillhost::sandbox::{Runtime, RuntimeOptions, SandboxLimits};
@@ -55,18 +54,14 @@ struct InProcess {
     runtime: Runtime,
     registry: SkillRegistry,
     connector: Arc<Connector>,
-    config: Config,
+    connection: skillhost::connections::Connection,
     _host: Host,
 }
 
 impl InProcess {
     async fn new(sim: &common::Simulator, extra: &str) -> Self {
         let host = Host::defender(&[]);
-        // The connections read their secret from this process's environment.
-        // SAFETY: set before any thread of this test reads the environment.
-        unsafe { std::env::set_var(SECRET_VAR, skillhost::simulator::DEFAULT_CLIENT_SECRET) };
-        let config =
-            Config::load(std::path::Path::new(&host.config(sim, "defender", extra))).unwrap();
+        let connection = host.in_process_connection(sim, "defender", extra);
         let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
         let registry = SkillRegistry::scan(
             &runtime,
@@ -78,14 +73,14 @@ impl InProcess {
             runtime,
             registry,
             connector: Connector::new(None),
-            config,
+            connection,
             _host: host,
         }
     }
 
     async fn get(&self, id: &str) -> Result<Value, skillhost::error::Failure> {
         let skill = self.registry.load(&self.runtime, GET)?;
-        let connection = self.config.connection("sim")?.clone();
+        let connection = self.connection.clone();
         let limits = SandboxLimits::default();
         let bound = self
             .connector

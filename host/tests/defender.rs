@@ -9,7 +9,6 @@ use common::{Host, filters_seen, simulator};
 use serde_json::{Map, Value, json};
 use skillhost::capabilities::{Capabilities, CollectRows};
 use skillhost::compile_cache::CompileCache;
-use skillhost::connections::Config;
 use skillhost::outbound::Connector;
 use skillhost::registry::SkillRegistry;
 use skillhost::sandbox::{Runtime, RuntimeOptions, SandboxLimits};
@@ -543,18 +542,8 @@ async fn peak_memory(incidents: usize) -> usize {
     };
     let sim = common::Simulator::start(config, "127.0.0.1:0").unwrap();
     let host = Host::defender(&[]);
-    // SAFETY: set before any thread of this test reads the environment.
-    unsafe {
-        std::env::set_var(
-            common::SECRET_VAR,
-            skillhost::simulator::DEFAULT_CLIENT_SECRET,
-        )
-    };
     let unpaced = "[connections.sim.pacing]\nper_minute = 100000\nper_hour = 1000000";
-    let config = Config::load(std::path::Path::new(
-        &host.config(&sim, "defender", unpaced),
-    ))
-    .unwrap();
+    let connection = host.in_process_connection(&sim, "defender", unpaced);
     let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
     let registry = SkillRegistry::scan(
         &runtime,
@@ -565,10 +554,7 @@ async fn peak_memory(incidents: usize) -> usize {
     let skill = registry.load(&runtime, DETECTIONS).unwrap();
     let limits = SandboxLimits::default();
     let bound = Connector::new(None)
-        .bind(
-            config.connection("sim").unwrap().clone(),
-            Instant::now() + limits.timeout,
-        )
+        .bind(connection, Instant::now() + limits.timeout)
         .unwrap();
     let rows = CollectRows::default();
     let input = skillhost::input::validate(&skill.manifest, Map::new()).unwrap();

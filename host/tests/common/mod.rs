@@ -136,6 +136,28 @@ graph = "{base}"
     }
 }
 
+impl Host {
+    /// The connection `sim` for in-process tests: its secret is read from a private file in the
+    /// host's folder rather than from this process's environment, which tests share.
+    pub fn in_process_connection(
+        &self,
+        sim: &Simulator,
+        api: &str,
+        extra: &str,
+    ) -> skillhost::connections::Connection {
+        let secret = self.cache.path().join("client-secret");
+        std::fs::write(&secret, skillhost::simulator::DEFAULT_CLIENT_SECRET).expect("write secret");
+        let path = self.config(sim, api, extra);
+        let text = std::fs::read_to_string(&path).expect("read config");
+        let text = text.replace(
+            &format!("{{ env = \"{SECRET_VAR}\" }}"),
+            &format!("{{ file = \"{}\" }}", secret.display()),
+        );
+        let config = skillhost::connections::Config::parse(&text).expect("config");
+        config.connection("sim").expect("connection").clone()
+    }
+}
+
 /// A simulator with `incidents` incidents and `faults`, on a free loopback port.
 pub fn simulator(incidents: usize, faults: &[&str]) -> Simulator {
     let faults: Vec<String> = faults.iter().map(|f| f.to_string()).collect();
