@@ -152,24 +152,22 @@ impl RowPrinter {
             self.out.write_all(b"\n")?;
             return self.out.flush();
         };
-        let list_key = map
+        // The rows: the first list of objects (such as `incidents`), else the first object (such
+        // as one `incident`), else the whole object; what is left is the summary.
+        let is_list = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_object));
+        let key = map
             .iter()
-            .find(|(_, v)| v.as_array().is_some_and(|a| a.iter().all(Value::is_object)))
+            .find(|(_, v)| is_list(v))
+            .or_else(|| map.iter().find(|(_, v)| v.is_object()))
             .map(|(k, _)| k.clone());
-        let items = match &list_key {
-            Some(key) => map.remove(key),
-            None => {
-                // A single object (such as one incident): one row of its own.
-                let single = std::mem::take(&mut map);
-                let inner = single.values().find(|v| v.is_object()).cloned();
-                Some(Value::Array(vec![inner.unwrap_or(Value::Object(single))]))
-            }
+        let rows = match key.and_then(|k| map.remove(&k)) {
+            Some(Value::Array(items)) => items,
+            Some(single) => vec![single],
+            None => vec![Value::Object(std::mem::take(&mut map))],
         };
-        if let Some(Value::Array(items)) = items {
-            for item in items {
-                if let Value::Object(row) = item {
-                    self.write_row(&row)?;
-                }
+        for row in rows {
+            if let Value::Object(row) = row {
+                self.write_row(&row)?;
             }
         }
         self.finish_dataset(&Value::Object(map))
@@ -324,6 +322,32 @@ mod tests {
         );
         let empty: Value = serde_json::from_str(&print(OutputFormat::Json, &[])).unwrap();
         assert_eq!(empty, json!({"rows": [], "summary": {"rows": 0}}));
+    }
+
+    #[test]
+    fn an_object_result_prints_its_list_as_rows_and_the_rest_as_summary() {
+        let shared = Shared::default();
+        let printer = RowPrinter::new(
+            OutputFormat::Ndjson,
+            vec![],
+            Box::new(shared.clone()),
+            false,
+        );
+        printer
+            .finish_object(
+                json!({"api": "defender", "count": 2, "incidents": [{"id": 1}, {"id": 2}]}),
+            )
+            .unwrap();
+        let out = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(out, "{\"id\":1}\n{\"id\":2}\n");
+
+        let shared = Shared::default();
+        let printer = RowPrinter::new(OutputFormat::Csv, vec![], Box::new(shared.clone()), false);
+        printer
+            .finish_object(json!({"api": "graph", "incident": {"id": "7", "status": "active"}}))
+            .unwrap();
+        let out = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(out, "id,status\n7,active\n");
     }
 
     #[test]
