@@ -89,20 +89,7 @@ async fn noop(sizes: &Sizes, pooling: bool) -> (Duration, Duration) {
     let skill = load(&runtime, dir.path(), "noop").await;
     let input = Map::new();
     let limits = runtime.limits();
-    for _ in 0..sizes.noop_iterations.min(200) {
-        runtime
-            .invoke(
-                &skill,
-                &input,
-                Capabilities::none(),
-                Box::new(Discard),
-                limits,
-            )
-            .await
-            .expect("noop");
-    }
-    let mut samples = Vec::with_capacity(sizes.noop_iterations);
-    for _ in 0..sizes.noop_iterations {
+    let invoke = || async {
         let started = Instant::now();
         runtime
             .invoke(
@@ -114,7 +101,14 @@ async fn noop(sizes: &Sizes, pooling: bool) -> (Duration, Duration) {
             )
             .await
             .expect("noop");
-        samples.push(started.elapsed());
+        started.elapsed()
+    };
+    for _ in 0..sizes.noop_iterations.min(200) {
+        invoke().await;
+    }
+    let mut samples = Vec::with_capacity(sizes.noop_iterations);
+    for _ in 0..sizes.noop_iterations {
+        samples.push(invoke().await);
     }
     (median(samples.clone()), percentile(samples, 0.9))
 }
