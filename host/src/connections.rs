@@ -47,6 +47,8 @@ pub struct Connection {
     pub pacing: Pacing,
     /// Retries of throttled and failed calls.
     pub retry: Retry,
+    /// The largest response body accepted, in bytes (default 32 MiB).
+    pub max_response_bytes: u64,
 }
 
 /// Retries of throttled (429) and failed (5xx, transport) calls, all within the deadline.
@@ -202,7 +204,16 @@ struct RawConnection {
     pacing: Pacing,
     #[serde(default)]
     retry: Retry,
+    #[serde(default = "default_max_response_bytes")]
+    max_response_bytes: u64,
 }
+
+fn default_max_response_bytes() -> u64 {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
+
+/// The default cap on a response body: 32 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 << 20;
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -322,6 +333,7 @@ impl Config {
                     endpoints: raw.endpoints,
                     pacing,
                     retry: raw.retry,
+                    max_response_bytes: raw.max_response_bytes,
                 },
             );
         }

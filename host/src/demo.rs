@@ -6,7 +6,9 @@ use std::time::Instant;
 use crate::capabilities::Capabilities;
 use crate::cli::{DemoApi, DemoArgs, GlobalArgs, invoke_and_print, load_registry};
 use crate::clouds::{Api, Cloud};
-use crate::connections::{Connection, Endpoints, Pacing, Retry, SecretSource};
+use crate::connections::{
+    Connection, DEFAULT_MAX_RESPONSE_BYTES, Endpoints, Pacing, Retry, SecretSource,
+};
 use crate::error::Failure;
 use crate::outbound::Connector;
 use crate::sandbox::RuntimeOptions;
@@ -47,6 +49,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
         },
         pacing: Pacing::default(),
         retry: Retry::default(),
+        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
     };
     let options = RuntimeOptions::default();
     let (runtime, registry) = load_registry(global, options).await?;

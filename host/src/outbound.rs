@@ -46,19 +46,16 @@ pub struct Connector {
     clients: Mutex<HashMap<String, reqwest::Client>>,
     pacers: Mutex<HashMap<(String, String), Arc<Pacer>>>,
     audit: Option<AuditLog>,
-    max_body: u64,
 }
 
 impl Connector {
-    /// A connector writing audit records to `audit` (if given), capping response bodies at
-    /// 32 MiB.
+    /// A connector writing audit records to `audit` (if given).
     pub fn new(audit: Option<AuditLog>) -> Arc<Self> {
         Arc::new(Connector {
             tokens: TokenCache::default(),
             clients: Mutex::new(HashMap::new()),
             pacers: Mutex::new(HashMap::new()),
             audit,
-            max_body: 32 << 20,
         })
     }
 
@@ -222,25 +219,26 @@ impl BoundConnection {
         } = self.exchange(skill, request).await?;
         let status = response.status().as_u16();
         let headers = header_list(&response);
-        let cap = self.connector.max_body;
-        let too_large = |record: &CallRecord| {
+        let cap = self.connection.max_response_bytes;
+        // The audit records the bytes actually received before the answer was refused.
+        let too_large = |record: &CallRecord, received: usize| {
             self.audit(
                 record,
                 "allowed",
                 Some("response too large"),
                 Some(status),
-                cap,
+                received as u64,
             );
             Err(http::HttpError::TooLarge(cap))
         };
         if response.content_length().is_some_and(|n| n > cap) {
-            return too_large(&record);
+            return too_large(&record, 0);
         }
         let mut body = Vec::new();
         loop {
             match read_chunk(&mut response, self.deadline).await {
                 Ok(Some(chunk)) if body.len() as u64 + chunk.len() as u64 > cap => {
-                    return too_large(&record);
+                    return too_large(&record, body.len());
                 }
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => break,
@@ -285,11 +283,13 @@ impl BoundConnection {
         if body
             .response
             .content_length()
-            .is_some_and(|n| n > self.connector.max_body)
+            .is_some_and(|n| n > self.connection.max_response_bytes)
         {
             let mut body = body;
             body.finish(Some("response too large"));
-            return Err(http::HttpError::TooLarge(self.connector.max_body));
+            return Err(http::HttpError::TooLarge(
+                self.connection.max_response_bytes,
+            ));
         }
         Ok((status, headers, body))
     }
@@ -514,7 +514,7 @@ impl IncomingBody {
         let n = self.pending.len().min(max.max(1) as usize);
         let piece = self.pending.split_to(n);
         self.received += n as u64;
-        let cap = self.connection.connector.max_body;
+        let cap = self.connection.connection.max_response_bytes;
         if self.received > cap {
             self.finish(Some("response too large"));
             return Err(http::HttpError::TooLarge(cap));

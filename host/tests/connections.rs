@@ -625,3 +625,34 @@ fn connections_list_shows_everything_but_the_secret() {
     assert_eq!(list[0]["permission"], "SecurityIncident.Read.All");
     assert!(!run.stdout.contains("canary-list-secret"));
 }
+
+#[test]
+fn a_response_larger_than_the_cap_is_refused_and_audited() {
+    let sim = simulator(12, &[]);
+    let host = Host::defender(&[]);
+    let config = host.config(&sim, "defender", "max_response_bytes = 4096");
+    let audit = host.cache_dir().join("audit.jsonl");
+    let run = host.run(&[
+        "--config",
+        &config,
+        "run",
+        LIST,
+        "-c",
+        "sim",
+        "--audit-log",
+        audit.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "upstream error 200 ResponseTooLarge: the answer exceeded the host's cap of 4096 bytes"
+        ),
+        "{}",
+        run.stderr
+    );
+    let records = audit_lines(&audit);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["reason"], "response too large");
+    // The simulator announces the length, so the answer is refused before any of it is read.
+    assert_eq!(records[0]["bytes"], 0);
+}
