@@ -209,52 +209,19 @@ impl BoundConnection {
 
     /// Performs one `http.send` for `skill`: the whole body is read (up to the cap).
     pub async fn send(
-        &self,
+        self: &Arc<Self>,
         skill: &str,
         request: http::Request,
     ) -> Result<http::Response, http::HttpError> {
-        let Answer {
-            mut response,
-            record,
-        } = self.exchange(skill, request).await?;
-        let status = response.status().as_u16();
-        let headers = header_list(&response);
-        let cap = self.connection.max_response_bytes;
-        // The audit records the bytes actually received before the answer was refused.
-        let too_large = |record: &CallRecord, received: usize| {
-            self.audit(
-                record,
-                "allowed",
-                Some("response too large"),
-                Some(status),
-                received as u64,
-            );
-            Err(http::HttpError::TooLarge(cap))
-        };
-        if response.content_length().is_some_and(|n| n > cap) {
-            return too_large(&record, 0);
-        }
+        let (status, headers, mut incoming) = self.send_streaming(skill, request).await?;
         let mut body = Vec::new();
         loop {
-            match read_chunk(&mut response, self.deadline).await {
-                Ok(Some(chunk)) if body.len() as u64 + chunk.len() as u64 > cap => {
-                    return too_large(&record, body.len());
-                }
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                Ok(None) => break,
-                Err(error) => {
-                    self.audit(
-                        &record,
-                        "allowed",
-                        Some("body not received"),
-                        Some(status),
-                        body.len() as u64,
-                    );
-                    return Err(error);
-                }
+            let piece = incoming.read(u32::MAX).await?;
+            if piece.is_empty() {
+                break;
             }
+            body.extend_from_slice(&piece);
         }
-        self.audit(&record, "allowed", None, Some(status), body.len() as u64);
         Ok(http::Response {
             status,
             headers,
@@ -279,18 +246,8 @@ impl BoundConnection {
             received: 0,
             status,
             record: Some(record),
+            failed: None,
         };
-        if body
-            .response
-            .content_length()
-            .is_some_and(|n| n > self.connection.max_response_bytes)
-        {
-            let mut body = body;
-            body.finish(Some("response too large"));
-            return Err(http::HttpError::TooLarge(
-                self.connection.max_response_bytes,
-            ));
-        }
         Ok((status, headers, body))
     }
 
@@ -440,7 +397,16 @@ impl BoundConnection {
                 continue;
             }
             return match attempt {
-                Attempt::Answer(response) => Ok(Answer { response, record }),
+                Attempt::Answer(response) => {
+                    // An announced length over the cap is refused before any of it is read.
+                    let cap = self.connection.max_response_bytes;
+                    if response.content_length().is_some_and(|n| n > cap) {
+                        let status = Some(response.status().as_u16());
+                        self.audit(&record, "allowed", Some("response too large"), status, 0);
+                        return Err(http::HttpError::TooLarge(cap));
+                    }
+                    Ok(Answer { response, record })
+                }
                 Attempt::Transport(why) => {
                     self.audit(&record, "allowed", Some(&why), None, 0);
                     Err(http::HttpError::Transport(why))
@@ -490,11 +456,16 @@ pub struct IncomingBody {
     received: u64,
     status: u16,
     record: Option<CallRecord>,
+    failed: Option<http::HttpError>,
 }
 
 impl IncomingBody {
-    /// Up to `max` more bytes; empty when the body is complete.
+    /// Up to `max` more bytes; empty when the body is complete. After an error, every later
+    /// read returns the same error, so a cut-short body is never mistaken for a complete one.
     pub async fn read(&mut self, max: u32) -> Result<Vec<u8>, http::HttpError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
         if self.record.is_none() {
             return Ok(Vec::new());
         }
@@ -505,23 +476,25 @@ impl IncomingBody {
                     self.finish(None);
                     return Ok(Vec::new());
                 }
-                Err(error) => {
-                    self.finish(Some("body not received"));
-                    return Err(error);
-                }
+                Err(error) => return Err(self.fail("body not received", error)),
             }
         }
         let n = self.pending.len().min(max.max(1) as usize);
-        let piece = self.pending.split_to(n);
-        self.received += n as u64;
         let cap = self.connection.connection.max_response_bytes;
-        if self.received > cap {
-            self.finish(Some("response too large"));
-            return Err(http::HttpError::TooLarge(cap));
+        if self.received + n as u64 > cap {
+            return Err(self.fail("response too large", http::HttpError::TooLarge(cap)));
         }
-        Ok(piece.to_vec())
+        self.received += n as u64;
+        Ok(self.pending.split_to(n).to_vec())
     }
 
+    fn fail(&mut self, reason: &str, error: http::HttpError) -> http::HttpError {
+        self.finish(Some(reason));
+        self.failed = Some(error.clone());
+        error
+    }
+
+    /// Writes the audit record (once), with the bytes handed out so far.
     fn finish(&mut self, reason: Option<&str>) {
         if let Some(record) = self.record.take() {
             self.connection
