@@ -135,7 +135,10 @@ impl SkillRegistry {
             Lookup::Corrupt(why) => tracing::warn!("{why}; rebuilding it"),
             Lookup::Miss => {}
         }
-        let component = self.compile(runtime, &key, &bytes)?;
+        let component = match self.cached_component(runtime, &key) {
+            Some(component) => component,
+            None => self.compile(runtime, &key, &bytes)?,
+        };
         let pre = runtime
             .prepare(&component)
             .map_err(|e| format!("cannot be linked: {}", first_line(&format!("{e:#}"))))?;
@@ -175,12 +178,9 @@ impl SkillRegistry {
         }
     }
 
-    /// Compiles `bytes` (after vetting its imports and exports), storing the artifact; or loads
-    /// the verified artifact stored under `key`.
+    /// Compiles `bytes` (after vetting its imports and exports) and stores the artifact under
+    /// `key`. Callers look in the cache first.
     fn compile(&self, runtime: &Runtime, key: &str, bytes: &[u8]) -> Result<Component, String> {
-        if let Some(component) = self.cached_component(runtime, key) {
-            return Ok(component);
-        }
         if !wasmparser_is_component(bytes) {
             return Err(not_a_component(bytes));
         }

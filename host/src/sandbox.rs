@@ -204,7 +204,8 @@ impl Runtime {
         limits: SandboxLimits,
     ) -> Result<Invocation, Failure> {
         let id = skill.manifest.id.as_str();
-        let input = Value::Object(input.clone()).to_string();
+        let input = serde_json::to_string(input)
+            .map_err(|e| Failure::other(format!("cannot encode the input: {e}")))?;
         let (mut store, stderr) = self.new_store(id, limits, capabilities, rows);
         tracing::debug!(skill = id, "instantiating");
         let started = Instant::now();
