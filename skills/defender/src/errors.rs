@@ -22,10 +22,7 @@ pub fn api_error(api: Api, status: u16, body: &[u8]) -> SkillError {
         )),
         403 => SkillError::Forbidden(format!(
             "the application lacks the {} permission (403): {message}",
-            match api {
-                Api::Defender => "Incident.Read.All",
-                Api::Graph => "SecurityIncident.Read.All",
-            }
+            api.permission()
         )),
         404 => SkillError::NotFound(message),
         429 => SkillError::Throttled(format!(

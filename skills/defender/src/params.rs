@@ -26,6 +26,15 @@ impl Api {
         }
     }
 
+    /// The application permission the API needs (the host's Microsoft provider module holds the
+    /// same names; a test of the `skillhost` package keeps them equal).
+    pub fn permission(self) -> &'static str {
+        match self {
+            Api::Defender => "Incident.Read.All",
+            Api::Graph => "SecurityIncident.Read.All",
+        }
+    }
+
     /// Largest `$top` the API accepts.
     pub fn max_page_size(self) -> i64 {
         match self {
@@ -93,82 +102,14 @@ impl ListRequest {
         // Whole seconds: the filter is logged and compared by people, and sub-second precision
         // buys nothing against the API's own timestamps.
         let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
-        let duration = input["duration"].as_i64().unwrap_or(1);
-        if duration < 1 {
-            return Err(invalid(format!(
-                "duration must be at least 1, not {duration}"
-            )));
-        }
-        let unit = input["duration_type"].as_str().unwrap_or("days");
-        let seconds_per_unit: i64 = match unit {
-            "minutes" => 60,
-            "hours" => 3600,
-            "days" => 86_400,
-            other => {
-                return Err(invalid(format!(
-                    "duration_type must be minutes, hours or days, not {other:?}"
-                )));
-            }
-        };
+        let (start, end) = window(input, now)?;
         let time_field = input["time_field"].as_str().unwrap_or("lastUpdateTime");
         if !["lastUpdateTime", "createdTime"].contains(&time_field) {
             return Err(invalid(format!(
                 "time_field must be lastUpdateTime or createdTime, not {time_field:?}"
             )));
         }
-        let parse_time = |name: &str| -> Result<Option<Timestamp>, SkillError> {
-            match input[name].as_str() {
-                None => Ok(None),
-                Some(text) => text
-                    .parse::<Timestamp>()
-                    .map(Some)
-                    .map_err(|_| invalid(format!("{name} must be an RFC 3339 timestamp such as 2026-11-26T08:00:00Z, not {text:?}"))),
-            }
-        };
-        let end = parse_time("end_time")?;
-        let start = match parse_time("start_time")? {
-            Some(start) => start,
-            None => {
-                let span = duration
-                    .checked_mul(seconds_per_unit)
-                    .map(SignedDuration::from_secs)
-                    .ok_or_else(|| invalid(format!("duration {duration} {unit} is too large")))?;
-                let until = end.unwrap_or(now);
-                until
-                    .checked_sub(span)
-                    .ok()
-                    .filter(|start| *start >= Timestamp::UNIX_EPOCH)
-                    .ok_or_else(|| invalid(format!("duration {duration} {unit} reaches back before 1970; use a shorter window")))?
-            }
-        };
-        if let Some(end) = end
-            && start > end
-        {
-            return Err(invalid(format!(
-                "start_time {start} is after end_time {end}"
-            )));
-        }
-        let field = api.field(time_field);
-        let mut filter = format!("{field} ge {}", odata_time(start));
-        if let Some(end) = end {
-            filter.push_str(&format!(" and {field} le {}", odata_time(end)));
-        }
-        if let Some(status) = input["status"].as_str() {
-            if !STATUSES.contains(&status) {
-                return Err(invalid(format!(
-                    "status must be one of {}, not {status:?}",
-                    STATUSES.join(", ")
-                )));
-            }
-            let value = match api {
-                Api::Defender => status.to_string(),
-                Api::Graph => camel_case(status),
-            };
-            filter.push_str(&format!(" and status eq {}", odata_string(&value)?));
-        }
-        if let Some(user) = input["assigned_to"].as_str() {
-            filter.push_str(&format!(" and assignedTo eq {}", odata_string(user)?));
-        }
+        let filter = filter(input, api, api.field(time_field), start, end)?;
         let max = api.max_page_size();
         let page_size = match input["page_size"].as_i64() {
             None => max,
@@ -192,6 +133,98 @@ impl ListRequest {
             limit,
         })
     }
+}
+
+/// The window's start and optional end: `start_time`/`end_time` when given, else `duration`
+/// units of `duration_type` back from the end (or `now`).
+fn window(input: &Value, now: Timestamp) -> Result<(Timestamp, Option<Timestamp>), SkillError> {
+    let duration = input["duration"].as_i64().unwrap_or(1);
+    if duration < 1 {
+        return Err(invalid(format!(
+            "duration must be at least 1, not {duration}"
+        )));
+    }
+    let unit = input["duration_type"].as_str().unwrap_or("days");
+    let seconds_per_unit: i64 = match unit {
+        "minutes" => 60,
+        "hours" => 3600,
+        "days" => 86_400,
+        other => {
+            return Err(invalid(format!(
+                "duration_type must be minutes, hours or days, not {other:?}"
+            )));
+        }
+    };
+    let end = parse_time(input, "end_time")?;
+    let start = match parse_time(input, "start_time")? {
+        Some(start) => start,
+        None => {
+            let span = duration
+                .checked_mul(seconds_per_unit)
+                .map(SignedDuration::from_secs)
+                .ok_or_else(|| invalid(format!("duration {duration} {unit} is too large")))?;
+            let until = end.unwrap_or(now);
+            until
+                .checked_sub(span)
+                .ok()
+                .filter(|start| *start >= Timestamp::UNIX_EPOCH)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "duration {duration} {unit} reaches back before 1970; use a shorter window"
+                    ))
+                })?
+        }
+    };
+    if let Some(end) = end
+        && start > end
+    {
+        return Err(invalid(format!(
+            "start_time {start} is after end_time {end}"
+        )));
+    }
+    Ok((start, end))
+}
+
+fn parse_time(input: &Value, name: &str) -> Result<Option<Timestamp>, SkillError> {
+    match input[name].as_str() {
+        None => Ok(None),
+        Some(text) => text.parse::<Timestamp>().map(Some).map_err(|_| {
+            invalid(format!(
+                "{name} must be an RFC 3339 timestamp such as 2026-11-26T08:00:00Z, not {text:?}"
+            ))
+        }),
+    }
+}
+
+/// The `$filter` expression: the window on `field`, then the optional status and assignee.
+fn filter(
+    input: &Value,
+    api: Api,
+    field: &str,
+    start: Timestamp,
+    end: Option<Timestamp>,
+) -> Result<String, SkillError> {
+    let mut filter = format!("{field} ge {}", odata_time(start));
+    if let Some(end) = end {
+        filter.push_str(&format!(" and {field} le {}", odata_time(end)));
+    }
+    if let Some(status) = input["status"].as_str() {
+        if !STATUSES.contains(&status) {
+            return Err(invalid(format!(
+                "status must be one of {}, not {status:?}",
+                STATUSES.join(", ")
+            )));
+        }
+        let value = match api {
+            Api::Defender => status.to_string(),
+            Api::Graph => camel_case(status),
+        };
+        filter.push_str(&format!(" and status eq {}", odata_string(&value)?));
+    }
+    if let Some(user) = input["assigned_to"].as_str() {
+        filter.push_str(&format!(" and assignedTo eq {}", odata_string(user)?));
+    }
+    Ok(filter)
 }
 
 /// A UTC timestamp as OData wants it: `2026-11-26T08:00:00Z` (fraction only when present).

@@ -14,7 +14,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "skill",
-        path: "../../wit",
+        path: "../../wit/skill@0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_skill",
         default_bindings_module: "skillhost_guest::bindings",

@@ -1,0 +1,46 @@
+//! The host side of the contract: one trait serving the imports of every contract version.
+//!
+//! Each version's bindings module implements its generated `Host` traits by converting to the
+//! neutral types of [`crate::types`] and calling this trait, so the host implements each
+//! capability once, whatever version a skill was built against.
+
+use std::future::Future;
+
+use crate::types::{
+    BodyId, ConnectionInfo, HttpError, HttpRequest, HttpResponse, LogLevel, StreamedResponse,
+};
+
+/// What a skill may call. An `Err` of the outer `wasmtime::Result` traps the guest (a broken host
+/// rule); the inner result is the guest's to handle.
+pub trait SkillImports: Send {
+    /// `http.send`: one request, the whole answer.
+    fn http_send(
+        &mut self,
+        request: HttpRequest,
+    ) -> impl Future<Output = wasmtime::Result<Result<HttpResponse, HttpError>>> + Send;
+
+    /// `http.send-streaming`: one request, the answer's head now and its body as read.
+    fn http_send_streaming(
+        &mut self,
+        request: HttpRequest,
+    ) -> impl Future<Output = wasmtime::Result<Result<StreamedResponse, HttpError>>> + Send;
+
+    /// `incoming-body.read`: up to `max` more bytes of `body`; empty at its end.
+    fn body_read(
+        &mut self,
+        body: BodyId,
+        max: u32,
+    ) -> impl Future<Output = wasmtime::Result<Result<Vec<u8>, HttpError>>> + Send;
+
+    /// The guest dropped `body`.
+    fn body_drop(&mut self, body: BodyId) -> wasmtime::Result<()>;
+
+    /// `connection.info`.
+    fn connection_info(&mut self) -> wasmtime::Result<ConnectionInfo>;
+
+    /// `log.log`.
+    fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()>;
+
+    /// `emit.emit`: one row as JSON text; an `Err` tells the guest to stop emitting.
+    fn emit(&mut self, row_json: String) -> wasmtime::Result<Result<(), String>>;
+}

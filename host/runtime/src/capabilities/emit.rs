@@ -1,0 +1,102 @@
+//! `emit.emit`: a dataset's rows, one JSON object at a time, to whoever consumes them.
+//!
+//! Threat: a guest controls every byte of a row and how many it sends. Rows count against the
+//! invocation's output cap before they are parsed, and a row must be a JSON object.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+
+use crate::limits::human_bytes;
+
+/// Where a dataset's rows go, one JSON object at a time, as the guest emits them.
+pub trait RowSink: Send {
+    /// Takes one row. An error stops the skill (the host reports it).
+    fn row(&mut self, row: Map<String, Value>) -> std::io::Result<()>;
+}
+
+/// A sink for skills that must not emit (during `describe`).
+pub struct RefuseRows;
+
+impl RowSink for RefuseRows {
+    fn row(&mut self, _row: Map<String, Value>) -> std::io::Result<()> {
+        Err(std::io::Error::other("rows cannot be emitted here"))
+    }
+}
+
+/// A sink that keeps rows in memory (tests and library callers).
+#[derive(Clone, Default)]
+pub struct CollectRows(pub Arc<Mutex<Vec<Map<String, Value>>>>);
+
+impl RowSink for CollectRows {
+    fn row(&mut self, row: Map<String, Value>) -> std::io::Result<()> {
+        match self.0.lock() {
+            Ok(mut rows) => {
+                rows.push(row);
+                Ok(())
+            }
+            Err(_) => Err(std::io::Error::other("row collector poisoned")),
+        }
+    }
+}
+
+/// Why a row was not taken.
+pub enum Refusal {
+    /// The output cap (bytes) was reached: a sandbox violation.
+    OverCap(usize),
+    /// The row was malformed or the consumer went away; the guest is told why.
+    Rejected(String),
+}
+
+/// The emit capability of one invocation: the sink and the output used so far.
+pub struct EmitCapability {
+    sink: Box<dyn RowSink>,
+    cap: usize,
+    used: usize,
+}
+
+impl EmitCapability {
+    /// Rows to `sink`, at most `cap` bytes of them (the result counts too).
+    pub fn new(sink: Box<dyn RowSink>, cap: usize) -> Self {
+        EmitCapability { sink, cap, used: 0 }
+    }
+
+    /// Output bytes used so far.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Takes one row.
+    pub fn emit(&mut self, row_json: &str) -> Result<(), Refusal> {
+        self.used = self.used.saturating_add(row_json.len());
+        if self.used > self.cap {
+            return Err(Refusal::OverCap(self.cap));
+        }
+        let row = match serde_json::from_str::<Value>(row_json) {
+            Ok(Value::Object(row)) => row,
+            Ok(_) => return Err(Refusal::Rejected("a row must be a JSON object".to_string())),
+            Err(e) => {
+                return Err(Refusal::Rejected(format!(
+                    "a row must be a JSON object: {e}"
+                )));
+            }
+        };
+        // A consumer that went away (closed pipe) can take nothing more.
+        self.sink
+            .row(row)
+            .map_err(|e| Refusal::Rejected(format!("the host could not take the row: {e}")))
+    }
+}
+
+impl Refusal {
+    /// What the guest is told.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::OverCap(cap) => format!(
+                "output limit of {} reached; stop emitting",
+                human_bytes(*cap)
+            ),
+            Refusal::Rejected(why) => why.clone(),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! What an invocation may reach beyond its own memory, decided before it starts.
+
+use std::sync::Arc;
+
+use skillhost_upstream::outbound::BoundConnection;
+
+/// What an invocation may reach beyond its own memory.
+#[derive(Default)]
+pub struct Capabilities {
+    /// The connection the invocation is bound to, if any.
+    pub connection: Option<Arc<BoundConnection>>,
+}
+
+impl Capabilities {
+    /// No connection: `http.send` is refused and `connection.info` traps.
+    pub fn none() -> Self {
+        Capabilities::default()
+    }
+
+    /// Bound to `connection`.
+    pub fn bound(connection: Arc<BoundConnection>) -> Self {
+        Capabilities {
+            connection: Some(connection),
+        }
+    }
+}

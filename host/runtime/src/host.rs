@@ -1,0 +1,126 @@
+//! The sequence every caller of the runtime follows, in one place: find the skill, validate the
+//! input against what it declares, bind its connection, load it, invoke it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+use skillhost_contract::error::Failure;
+use skillhost_upstream::connections::Connection;
+use skillhost_upstream::outbound::Connector;
+
+use crate::capabilities::{Capabilities, RowSink};
+use crate::compile_cache::CompileCache;
+use crate::limits::SandboxLimits;
+use crate::registry::{SkillRegistry, SkillSource};
+use crate::sandbox::{Invocation, LoadedSkill, Runtime, RuntimeOptions};
+
+/// A runtime, the skills it found, and the process's outbound state.
+pub struct SkillHost {
+    runtime: Runtime,
+    registry: SkillRegistry,
+    connector: Arc<Connector>,
+}
+
+/// An invocation ready to run: input validated, connection bound, component loaded.
+pub struct PreparedInvocation {
+    /// The component and its manifest.
+    pub skill: LoadedSkill,
+    /// The validated input, defaults applied.
+    pub input: Map<String, Value>,
+    /// What it may reach.
+    pub capabilities: Capabilities,
+    /// Its limits.
+    pub limits: SandboxLimits,
+}
+
+impl SkillHost {
+    /// Starts the engine and scans `sources`.
+    pub async fn open(
+        options: RuntimeOptions,
+        cache: CompileCache,
+        sources: Vec<SkillSource>,
+        connector: Arc<Connector>,
+    ) -> Result<Self, Failure> {
+        let runtime = Runtime::new(options)
+            .map_err(|e| Failure::other(format!("cannot start the wasm engine: {e:#}")))?;
+        let registry = SkillRegistry::scan(&runtime, cache, sources).await;
+        Ok(SkillHost {
+            runtime,
+            registry,
+            connector,
+        })
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The skills found.
+    pub fn registry(&self) -> &SkillRegistry {
+        &self.registry
+    }
+
+    /// The outbound state (tokens, clients, pacers) shared by every invocation of this host.
+    pub fn connector(&self) -> &Arc<Connector> {
+        &self.connector
+    }
+
+    /// Validates `input` for skill `id`, binds `connection` to the invocation's deadline, and
+    /// loads the component. A skill that calls services needs a connection.
+    pub fn prepare(
+        &self,
+        id: &str,
+        input: Map<String, Value>,
+        connection: Option<Connection>,
+        limits: SandboxLimits,
+    ) -> Result<PreparedInvocation, Failure> {
+        let manifest = &self.registry.get(id)?.manifest;
+        let input = crate::input::validate(manifest, input).map_err(|e| {
+            Failure::usage(e.0).with_hint(format!(
+                "`skillhost skills describe {id}` lists the parameters"
+            ))
+        })?;
+        let capabilities = match connection {
+            None if !manifest.services.is_empty() => {
+                return Err(Failure::usage(format!(
+                    "skill `{id}` calls {} and needs a connection: pass --connection NAME",
+                    manifest.services.join(", ")
+                )));
+            }
+            None => Capabilities::none(),
+            Some(connection) => {
+                let bound = self
+                    .connector
+                    .bind(connection, Instant::now() + limits.timeout)
+                    .map_err(Failure::usage)?;
+                Capabilities::bound(bound)
+            }
+        };
+        let skill = self.registry.load(&self.runtime, id)?;
+        Ok(PreparedInvocation {
+            skill,
+            input,
+            capabilities,
+            limits,
+        })
+    }
+
+    /// Runs a prepared invocation; a dataset's rows go to `rows` as they come.
+    pub async fn invoke(
+        &self,
+        prepared: PreparedInvocation,
+        rows: Box<dyn RowSink>,
+    ) -> Result<Invocation, Failure> {
+        self.runtime
+            .invoke(
+                &prepared.skill,
+                &prepared.input,
+                prepared.capabilities,
+                rows,
+                prepared.limits,
+            )
+            .await
+    }
+}

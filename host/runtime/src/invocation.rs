@@ -1,0 +1,151 @@
+//! Everything one invocation's `Store` holds, and how the contract's imports are served from it.
+//!
+//! The state is a composition: WASI (deny-all), the memory cap, and one part per capability.
+//! [`SkillImports`] routes each import to its capability and records what an outcome means for
+//! the invocation as a whole (a [`Violation`]).
+
+use skillhost_contract::imports::SkillImports;
+use skillhost_contract::types::{
+    BodyId, ConnectionInfo, HttpError, HttpRequest, HttpResponse, LogLevel, StreamedResponse,
+};
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::capabilities::emit::{EmitCapability, Refusal};
+use crate::capabilities::http::HttpCapability;
+use crate::capabilities::{Capabilities, GuestOutput, RowSink};
+use crate::limits::SandboxLimits;
+use crate::memory::MemoryCap;
+use crate::violation::Violation;
+
+/// The data of one invocation's store.
+pub struct InvocationState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// The memory cap (the store's resource limiter).
+    pub memory: MemoryCap,
+    skill: String,
+    http: HttpCapability,
+    emit: EmitCapability,
+    violation: Option<Violation>,
+}
+
+impl InvocationState {
+    /// A fresh state for `skill` under `limits`, its guest output going to `stdout`/`stderr`.
+    pub fn new(
+        skill: &str,
+        limits: SandboxLimits,
+        capabilities: Capabilities,
+        rows: Box<dyn RowSink>,
+        stdout: GuestOutput,
+        stderr: GuestOutput,
+    ) -> Self {
+        // Deny-all WASI: the builder starts with no environment, arguments or preopens; the
+        // network settings are spelled out so a change of upstream defaults cannot open them.
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(stdout)
+            .stderr(stderr)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        InvocationState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            memory: MemoryCap::new(limits.max_memory),
+            skill: skill.to_string(),
+            http: HttpCapability::new(capabilities.connection, limits.timeout),
+            emit: EmitCapability::new(rows, limits.max_output),
+            violation: None,
+        }
+    }
+
+    /// Output bytes (rows) used so far.
+    pub fn output_used(&self) -> usize {
+        self.emit.used()
+    }
+
+    /// The rule the guest broke, if any (taken: reported once).
+    pub fn take_violation(&mut self) -> Option<Violation> {
+        self.violation.take()
+    }
+
+    /// The API of the bound connection, if any.
+    pub fn api(&self) -> Option<skillhost_upstream::providers::microsoft::Api> {
+        self.http.connection().map(|c| c.connection().api)
+    }
+
+    /// Takes over what the last HTTP call meant for the invocation (the latest rule broken wins).
+    fn after_http(&mut self) {
+        if let Some(violation) = self.http.take_violation() {
+            self.violation = Some(violation);
+        }
+    }
+}
+
+impl WasiView for InvocationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl SkillImports for InvocationState {
+    async fn http_send(
+        &mut self,
+        request: HttpRequest,
+    ) -> wasmtime::Result<Result<HttpResponse, HttpError>> {
+        let result = self.http.send(&self.skill, request).await;
+        self.after_http();
+        Ok(result)
+    }
+
+    async fn http_send_streaming(
+        &mut self,
+        request: HttpRequest,
+    ) -> wasmtime::Result<Result<StreamedResponse, HttpError>> {
+        let result = self
+            .http
+            .send_streaming(&self.skill, request, &mut self.table)
+            .await?;
+        self.after_http();
+        Ok(result)
+    }
+
+    async fn body_read(
+        &mut self,
+        body: BodyId,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, HttpError>> {
+        let result = self.http.read(&mut self.table, body, max).await?;
+        self.after_http();
+        Ok(result)
+    }
+
+    fn body_drop(&mut self, body: BodyId) -> wasmtime::Result<()> {
+        self.http.drop_body(&mut self.table, body)
+    }
+
+    fn connection_info(&mut self) -> wasmtime::Result<ConnectionInfo> {
+        self.http.info()
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        crate::capabilities::log::log(&self.skill, level, &message);
+        Ok(())
+    }
+
+    fn emit(&mut self, row_json: String) -> wasmtime::Result<Result<(), String>> {
+        match self.emit.emit(&row_json) {
+            Ok(()) => Ok(Ok(())),
+            Err(refusal) => {
+                if let Refusal::OverCap(cap) = refusal {
+                    self.violation = Some(Violation::Output(cap));
+                }
+                Ok(Err(refusal.message()))
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The sandbox every invocation runs in: the engine, the linker, and one fresh `Store` per call.
+//!
+//! Threat: a skill is untrusted code. It must not exhaust the host (memory cap, wall-clock
+//! deadline enforced twice: epoch interruption stops a guest that computes, an async timeout stops
+//! a guest blocked inside a host call), must not observe the host (WASI with no environment, no
+//! arguments, no preopened folders, every socket address denied, no name lookup), must not flood
+//! the output (row and byte caps), and must not crash the host (traps become errors; nothing a
+//! guest does reaches an `unwrap`). Its only reach outside its memory is the imports of
+//! `skillhost:skill`, implemented in `capabilities`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use skillhost_contract::error::Failure;
+use skillhost_contract::manifest::{SkillInfo, SkillManifest};
+use skillhost_contract::versions::{self, ContractVersion, SkillPre};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+use crate::capabilities::{Capabilities, GuestOutput, RefuseRows, RowSink};
+use crate::invocation::InvocationState;
+use crate::limits::{SandboxLimits, human_duration};
+use crate::skill_errors::skill_error_failure;
+use crate::violation::Violation;
+
+/// How often the epoch advances; the granularity of the deadline.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// The most a guest may write to its stdout or stderr per invocation (the rest is dropped).
+const GUEST_STDIO_CAP: usize = 64 * 1024;
+
+/// Engine-wide settings, fixed for the life of a [`Runtime`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RuntimeOptions {
+    /// Pre-allocates instance slots (pooling allocator): faster instantiation for long-lived
+    /// processes that invoke many times, at the cost of reserved address space.
+    pub pooling: bool,
+    /// Limits applied to every invocation unless overridden.
+    pub limits: SandboxLimits,
+}
+
+/// The engine and linker shared by every invocation of a process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<InvocationState>,
+    options: RuntimeOptions,
+}
+
+impl Runtime {
+    /// Builds the engine and links WASI (deny-all) and the skill imports once.
+    pub fn new(options: RuntimeOptions) -> wasmtime::Result<Self> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        // Epoch interruption is what stops a guest stuck in a loop: each store gets a deadline
+        // in ticks, and a ticker thread advances the epoch.
+        config.epoch_interruption(true);
+        config.max_wasm_stack(1 << 20);
+        if options.pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            // Sized for a service invoking a few dozen skills at once, not for thousands: each
+            // memory slot reserves address space up front.
+            pool.total_component_instances(64);
+            pool.total_core_instances(512);
+            pool.total_memories(128);
+            pool.total_tables(256);
+            pool.total_stacks(64);
+            pool.max_memory_size(options.limits.max_memory);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        versions::add_to_linker(&mut linker)?;
+        Ok(Runtime {
+            engine,
+            linker,
+            options,
+        })
+    }
+
+    /// The engine (for compiling and cache keys).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The default limits of this runtime.
+    pub fn limits(&self) -> SandboxLimits {
+        self.options.limits
+    }
+
+    /// Resolves the imports of a component built against `version`, once; the result
+    /// instantiates cheaply.
+    pub fn prepare(
+        &self,
+        component: &Component,
+        version: ContractVersion,
+    ) -> wasmtime::Result<SkillPre<InvocationState>> {
+        let pre = self.linker.instantiate_pre(component)?;
+        SkillPre::new(version, pre)
+    }
+
+    /// Calls `describe()` in a fresh sandbox with the default limits and no capabilities.
+    pub async fn describe(&self, pre: &SkillPre<InvocationState>) -> Result<SkillInfo, String> {
+        let limits = SandboxLimits {
+            timeout: self.options.limits.timeout.min(Duration::from_secs(10)),
+            ..self.options.limits
+        };
+        let (mut store, stderr) = self.new_store(
+            "describe",
+            limits,
+            Capabilities::none(),
+            Box::new(RefuseRows),
+        );
+        let call = pre.describe(&mut store);
+        match tokio::time::timeout(limits.timeout, call).await {
+            Ok(Ok(info)) => Ok(info),
+            Ok(Err(e)) => Err(describe_trap(&e, &stderr)),
+            Err(_) => Err(format!(
+                "describe() did not return within {}",
+                human_duration(limits.timeout)
+            )),
+        }
+    }
+
+    /// Runs `invoke(input)` in a fresh sandbox. Rows the guest emits go to `rows` as they come.
+    pub async fn invoke(
+        &self,
+        skill: &LoadedSkill,
+        input: &Map<String, Value>,
+        capabilities: Capabilities,
+        rows: Box<dyn RowSink>,
+        limits: SandboxLimits,
+    ) -> Result<Invocation, Failure> {
+        let id = skill.manifest.id.as_str();
+        let input = serde_json::to_string(input)
+            .map_err(|e| Failure::other(format!("cannot encode the input: {e}")))?;
+        let (mut store, stderr) = self.new_store(id, limits, capabilities, rows);
+        tracing::debug!(skill = id, "instantiating");
+        let started = Instant::now();
+        let call = skill.pre.invoke(&mut store, &input);
+        let outcome = tokio::time::timeout(limits.timeout, call).await;
+        tracing::debug!(
+            skill = id,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "returned"
+        );
+        forward_guest_output(id, &stderr);
+        let state = store.data_mut();
+        let peak_memory = state.memory.peak();
+        tracing::debug!(skill = id, peak_memory, "guest memory");
+        if let Some(requested) = state.memory.refused() {
+            return Err(Violation::Memory {
+                limit: limits.max_memory,
+                requested,
+            }
+            .into_failure(id));
+        }
+        if let Some(violation) = state.take_violation() {
+            return Err(violation.into_failure(id));
+        }
+        let result = match outcome {
+            Err(_) => return Err(Violation::Deadline(limits.timeout).into_failure(id)),
+            Ok(Err(trap)) => return Err(classify_trap(id, &trap, limits, &stderr)),
+            Ok(Ok(result)) => result,
+        };
+        match result {
+            Ok(json) => {
+                if state.output_used() + json.len() > limits.max_output {
+                    return Err(Violation::Output(limits.max_output).into_failure(id));
+                }
+                let output = serde_json::from_str(&json).map_err(|e| {
+                    Failure::skill(format!(
+                        "skill `{id}` returned a result that is not JSON ({e})"
+                    ))
+                })?;
+                Ok(Invocation {
+                    output,
+                    peak_memory,
+                })
+            }
+            Err(error) => Err(skill_error_failure(id, error, state.api())),
+        }
+    }
+
+    fn new_store(
+        &self,
+        skill: &str,
+        limits: SandboxLimits,
+        capabilities: Capabilities,
+        rows: Box<dyn RowSink>,
+    ) -> (Store<InvocationState>, GuestOutput) {
+        let stdout = GuestOutput::new(GUEST_STDIO_CAP);
+        let stderr = GuestOutput::new(GUEST_STDIO_CAP);
+        let state = InvocationState::new(skill, limits, capabilities, rows, stdout, stderr.clone());
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        let ticks = limits.timeout.as_millis() / EPOCH_TICK.as_millis() + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        (store, stderr)
+    }
+}
+
+/// What a successful invocation produced.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The JSON `invoke` returned: the result, or a dataset's summary.
+    pub output: Value,
+    /// The largest the guest's linear memory grew to, in bytes.
+    pub peak_memory: usize,
+}
+
+/// A component ready to instantiate, with its manifest.
+pub struct LoadedSkill {
+    /// What the skill declared.
+    pub manifest: SkillManifest,
+    /// Imports resolved once; each invocation instantiates from it.
+    pub pre: SkillPre<InvocationState>,
+}
+
+fn classify_trap(
+    id: &str,
+    error: &wasmtime::Error,
+    limits: SandboxLimits,
+    stderr: &GuestOutput,
+) -> Failure {
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Violation::Deadline(limits.timeout).into_failure(id),
+        Some(Trap::StackOverflow) => Violation::Stack.into_failure(id),
+        _ => {
+            let mut failure = Failure::skill(format!("skill `{id}` crashed: {}", trap_text(error)));
+            if let Some(last) = stderr.last_line() {
+                failure = failure.with_hint(format!("the skill's last words: {last}"));
+            }
+            failure
+        }
+    }
+}
+
+fn describe_trap(error: &wasmtime::Error, stderr: &GuestOutput) -> String {
+    let mut text = format!("describe() failed: {}", trap_text(error));
+    if let Some(last) = stderr.last_line() {
+        text.push_str(&format!(" ({last})"));
+    }
+    text
+}
+
+fn forward_guest_output(skill: &str, stderr: &GuestOutput) {
+    for line in stderr.lines() {
+        tracing::info!(target: "skill", skill, "{line}");
+    }
+}
+
+/// The trap's own words (`wasm trap: ...`), or the innermost cause of a host error, without
+/// wasmtime's multi-line backtrace.
+fn trap_text(error: &wasmtime::Error) -> String {
+    match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => {
+            let root = error.root_cause().to_string();
+            root.lines().next().unwrap_or_default().to_string()
+        }
+    }
+}
+
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("skillhost-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        // Without the ticker, epochs never advance and only the async timeout stops a guest.
+        tracing::warn!("could not start the epoch ticker: {e}");
+    }
+}

@@ -1,0 +1,463 @@
+//! The benchmark suite of BENCHMARKS.md: each figure is measured in the same run as the baseline
+//! it is compared with. `cargo bench -p skillhost --bench skillhost` measures; `-- --quick` runs
+//! every path once with tiny inputs (CI does, so the paths cannot rot) and asserts no time.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use skillhost_runtime::capabilities::{Capabilities, CollectRows, RowSink};
+use skillhost_runtime::compile_cache::CompileCache;
+use skillhost_runtime::host::SkillHost;
+use skillhost_runtime::limits::SandboxLimits;
+use skillhost_runtime::registry::{SkillRegistry, SkillSource};
+use skillhost_runtime::sandbox::{LoadedSkill, Runtime, RuntimeOptions};
+use skillhost_simulator::{self as simulator, SecretRef, Simulator, SimulatorConfig};
+use skillhost_testkit::TempDir;
+use skillhost_upstream::connections::Config;
+use skillhost_upstream::outbound::Connector;
+
+const SECRET_VAR: &str = "SKILLHOST_BENCH_SECRET";
+
+struct Sizes {
+    noop_iterations: usize,
+    cli_runs: usize,
+    normalize_incidents: usize,
+    normalize_repeats: usize,
+    memory_points: &'static [usize],
+    pacing_incidents: usize,
+}
+
+const FULL: Sizes = Sizes {
+    noop_iterations: 5000,
+    cli_runs: 40,
+    normalize_incidents: 10_000,
+    normalize_repeats: 5,
+    memory_points: &[100, 1_000, 10_000],
+    pacing_incidents: 5_000,
+};
+
+const QUICK: Sizes = Sizes {
+    noop_iterations: 3,
+    cli_runs: 1,
+    normalize_incidents: 20,
+    normalize_repeats: 1,
+    memory_points: &[100, 300],
+    pacing_incidents: 60,
+};
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn percentile(mut samples: Vec<Duration>, p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * p) as usize]
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Discard;
+
+impl RowSink for Discard {
+    fn row(&mut self, _row: Map<String, Value>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn load(runtime: &Runtime, dir: &Path, id: &str) -> LoadedSkill {
+    let registry =
+        SkillRegistry::scan(runtime, CompileCache::disabled(), &[dir.to_path_buf()]).await;
+    registry.load(runtime, id).expect("load skill")
+}
+
+/// Fresh-Store instantiate + invoke of a skill that does nothing.
+async fn noop(sizes: &Sizes, pooling: bool) -> (Duration, Duration) {
+    let dir = TempDir::new("bench-noop").with_components(&["noop"]);
+    let runtime = Runtime::new(RuntimeOptions {
+        pooling,
+        limits: SandboxLimits::default(),
+    })
+    .expect("runtime");
+    let skill = load(&runtime, dir.path(), "noop").await;
+    let input = Map::new();
+    let limits = runtime.limits();
+    let invoke = || async {
+        let started = Instant::now();
+        runtime
+            .invoke(
+                &skill,
+                &input,
+                Capabilities::none(),
+                Box::new(Discard),
+                limits,
+            )
+            .await
+            .expect("noop");
+        started.elapsed()
+    };
+    for _ in 0..sizes.noop_iterations.min(200) {
+        invoke().await;
+    }
+    let mut samples = Vec::with_capacity(sizes.noop_iterations);
+    for _ in 0..sizes.noop_iterations {
+        samples.push(invoke().await);
+    }
+    (median(samples.clone()), percentile(samples, 0.9))
+}
+
+fn write_config(dir: &Path, sim: &Simulator, extra: &str) -> String {
+    let path = dir.join("skillhost.toml");
+    let text = sim.connection_toml(
+        "sim",
+        "bench",
+        "defender",
+        SecretRef::Env(SECRET_VAR),
+        extra,
+    );
+    std::fs::write(&path, text).expect("config");
+    path.display().to_string()
+}
+
+fn timed(cmd: &mut Command) -> Duration {
+    let started = Instant::now();
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("spawn");
+    let elapsed = started.elapsed();
+    assert!(status.success(), "{cmd:?} failed");
+    elapsed
+}
+
+/// The CLI's `get` against two curl calls (token, then GET) on the same simulator.
+fn cli_against_curl(sizes: &Sizes) -> (Duration, Option<Duration>) {
+    let sim = Simulator::start(
+        SimulatorConfig {
+            rate_limits: false,
+            ..SimulatorConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .expect("sim");
+    let dir = TempDir::new("bench-cli");
+    let config = write_config(dir.path(), &sim, "");
+    let cache = dir.path().join("cache");
+    let cli = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skillhost"));
+        cmd.args(["--config", &config, "--cache-dir"])
+            .arg(&cache)
+            .args([
+                "run",
+                "get_microsoft_defender_incident",
+                "-c",
+                "sim",
+                "-p",
+                "incident_id=100003",
+            ]);
+        cmd.env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET);
+        cmd
+    };
+    timed(&mut cli()); // warms the compile cache
+    let cli_median = median((0..sizes.cli_runs).map(|_| timed(&mut cli())).collect());
+
+    let curl_available = Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !curl_available {
+        return (cli_median, None);
+    }
+    let base = sim.base_url();
+    let token_url = format!("{base}/{}/oauth2/v2.0/token", simulator::DEFAULT_TENANT_ID);
+    let form = format!(
+        "client_id={}&client_secret={}&scope=https%3A%2F%2Fapi.security.microsoft.com%2F.default&grant_type=client_credentials",
+        simulator::DEFAULT_CLIENT_ID,
+        simulator::DEFAULT_CLIENT_SECRET
+    );
+    let pair = || {
+        let started = Instant::now();
+        let out = Command::new("curl")
+            .args(["-s", "-X", "POST", &token_url, "-d", &form])
+            .output()
+            .expect("curl");
+        let token: Value = serde_json::from_slice(&out.stdout).expect("token JSON");
+        let bearer = format!(
+            "Authorization: Bearer {}",
+            token["access_token"].as_str().expect("token")
+        );
+        let get = Command::new("curl")
+            .args([
+                "-s",
+                "-f",
+                "-H",
+                &bearer,
+                &format!("{base}/api/incidents/100003"),
+            ])
+            .output()
+            .expect("curl");
+        assert!(get.status.success());
+        started.elapsed()
+    };
+    pair();
+    let curl_median = median((0..sizes.cli_runs).map(|_| pair()).collect());
+    (cli_median, Some(curl_median))
+}
+
+/// The normalization of incidents × 5 alerts in the wasm skill and natively: best of N.
+async fn normalization(sizes: &Sizes) -> (Duration, Duration, u64) {
+    let dir = TempDir::new("bench-normalize").with_components(&["normalize-bench"]);
+    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+    let skill = load(&runtime, dir.path(), "normalize-bench").await;
+    let input = json!({"incidents": sizes.normalize_incidents, "alerts": 5});
+    let limits = SandboxLimits {
+        max_memory: 256 << 20,
+        timeout: Duration::from_secs(300),
+        ..SandboxLimits::default()
+    };
+    let mut wasm = Vec::new();
+    let mut rows = 0;
+    for _ in 0..sizes.normalize_repeats {
+        let out = runtime
+            .invoke(
+                &skill,
+                input.as_object().expect("object"),
+                Capabilities::none(),
+                Box::new(Discard),
+                limits,
+            )
+            .await
+            .expect("normalize-bench")
+            .output;
+        wasm.push(Duration::from_nanos(out["nanos"].as_u64().expect("nanos")));
+        rows = out["rows"].as_u64().expect("rows");
+    }
+    let page = defender::workload::page(5);
+    let mut native = Vec::new();
+    for _ in 0..sizes.normalize_repeats {
+        let started = Instant::now();
+        let (native_rows, _) = std::hint::black_box(defender::workload::normalize(
+            &page,
+            sizes.normalize_incidents,
+        ));
+        native.push(started.elapsed());
+        assert_eq!(native_rows, rows, "the two builds did the same work");
+    }
+    (
+        wasm.into_iter().min().expect("sample"),
+        native.into_iter().min().expect("sample"),
+        rows,
+    )
+}
+
+fn in_process_connection(
+    sim: &Simulator,
+    dir: &Path,
+    extra: &str,
+) -> skillhost_upstream::connections::Connection {
+    // The secret is read from a private file, not from the environment of this process.
+    let secret = dir.join("client-secret");
+    std::fs::write(&secret, simulator::DEFAULT_CLIENT_SECRET).expect("secret");
+    let text = sim.connection_toml("sim", "bench", "defender", SecretRef::File(&secret), extra);
+    let config = Config::parse(&text).expect("config");
+    config.connection("sim").expect("connection").clone()
+}
+
+/// Runs the detections skill in process against `sim` with `input`, the connection's extra
+/// settings `extra`; returns the invocation and the time it took (loading excluded).
+async fn detections(
+    sim: &Simulator,
+    extra: &str,
+    input: Value,
+    rows: Box<dyn RowSink>,
+) -> (skillhost_runtime::sandbox::Invocation, Duration) {
+    let dir = TempDir::new("bench-detections");
+    let connection = in_process_connection(sim, dir.path(), extra);
+    let host = SkillHost::open(
+        RuntimeOptions::default(),
+        CompileCache::disabled(),
+        vec![SkillSource::Folder(env!("SKILLHOST_BUILT_SKILLS").into())],
+        Connector::new(None),
+    )
+    .await
+    .expect("host");
+    let limits = SandboxLimits {
+        timeout: Duration::from_secs(600),
+        ..SandboxLimits::default()
+    };
+    let input = input.as_object().expect("object").clone();
+    let prepared = host
+        .prepare(
+            "list_microsoft_defender_incidents_for_detections",
+            input,
+            Some(connection),
+            limits,
+        )
+        .expect("prepare");
+    let started = Instant::now();
+    let done = host.invoke(prepared, rows).await.expect("detections");
+    (done, started.elapsed())
+}
+
+/// Peak guest memory of the detections skill at `incidents`.
+async fn detections_memory(incidents: usize) -> usize {
+    let sim = Simulator::start(
+        SimulatorConfig {
+            incidents,
+            rate_limits: false,
+            ..SimulatorConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .expect("sim");
+    let unpaced = "[connections.sim.pacing]\nper_minute = 1000000\nper_hour = 10000000";
+    let (done, _) = detections(&sim, unpaced, json!({}), Box::new(CollectRows::default())).await;
+    assert_eq!(done.output["incidents"], json!(incidents));
+    done.peak_memory
+}
+
+/// Pulls `incidents` at 50 calls per (scaled) minute; returns (calls, elapsed, allowed rate per
+/// second, 429s seen).
+async fn pacing(sizes: &Sizes) -> (u64, Duration, f64, u64) {
+    let scale = 120.0;
+    let config = SimulatorConfig {
+        incidents: sizes.pacing_incidents,
+        time_scale: scale,
+        ..SimulatorConfig::default()
+    };
+    let sim = Simulator::start(config, "127.0.0.1:0").expect("sim");
+    let paced = format!("[connections.sim.pacing]\nper_minute = 50\ntime_scale = {scale:.1}");
+    let (_, elapsed) = detections(&sim, &paced, json!({"page_size": 10}), Box::new(Discard)).await;
+    let allowed_per_second = 50.0 / (60.0 / scale);
+    (
+        sim.stats().calls(),
+        elapsed,
+        allowed_per_second,
+        sim.stats().throttled.load(Ordering::SeqCst),
+    )
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| format!("{:.1} GiB", kb as f64 / 1048576.0))
+        .unwrap_or_else(|| "unknown".into());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    format!("{cores} cores ({cpu}), {memory}")
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let sizes = if quick { &QUICK } else { &FULL };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    println!(
+        "machine: {}{}",
+        machine(),
+        if quick {
+            " (quick mode: paths only, figures meaningless)"
+        } else {
+            ""
+        }
+    );
+    println!();
+    println!("| measure | result | baseline | ratio | target |");
+    println!("|---|---|---|---|---|");
+
+    let (plain, plain_p90) = rt.block_on(noop(sizes, false));
+    let (pooled, pooled_p90) = rt.block_on(noop(sizes, true));
+    println!(
+        "| no-op instantiate + invoke, fresh Store (median, p90) | pooling: {:.1} µs, {:.1} µs | on-demand: {:.1} µs, {:.1} µs | {:.2} | ≤ 50 µs with pooling |",
+        micros(pooled),
+        micros(pooled_p90),
+        micros(plain),
+        micros(plain_p90),
+        micros(pooled) / micros(plain)
+    );
+
+    let (cli, curl) = cli_against_curl(sizes);
+    match curl {
+        Some(curl) => println!(
+            "| CLI `run get_microsoft_defender_incident`, warm cache (median of {}) | {:.1} ms | two curl calls: {:.1} ms | {:.2} | ≤ 2.0 |",
+            sizes.cli_runs,
+            millis(cli),
+            millis(curl),
+            millis(cli) / millis(curl)
+        ),
+        None => println!(
+            "| CLI get, warm cache | {:.1} ms | curl not installed | – | ≤ 2.0 |",
+            millis(cli)
+        ),
+    }
+
+    let (wasm, native, rows) = rt.block_on(normalization(sizes));
+    println!(
+        "| normalization of {} incidents × 5 alerts ({rows} rows, best of {}) | wasm: {:.1} ms | native: {:.1} ms | {:.2} | ≤ 1.5 |",
+        sizes.normalize_incidents,
+        sizes.normalize_repeats,
+        millis(wasm),
+        millis(native),
+        millis(wasm) / millis(native)
+    );
+
+    let peaks: Vec<(usize, usize)> = sizes
+        .memory_points
+        .iter()
+        .map(|&n| (n, rt.block_on(detections_memory(n))))
+        .collect();
+    let (first_n, first) = peaks[0];
+    for &(n, peak) in &peaks[1..] {
+        println!(
+            "| peak guest memory, detections, {n} incidents | {:.2} MiB | {first_n} incidents: {:.2} MiB | {:.2} | ≤ 1.2 |",
+            peak as f64 / 1048576.0,
+            first as f64 / 1048576.0,
+            peak as f64 / first as f64
+        );
+    }
+
+    let (calls, elapsed, allowed, throttled) = rt.block_on(pacing(sizes));
+    // At 50 calls a window, call n cannot start before window × ((n - 1) / 50): the fastest the
+    // limit allows. The ratio is that over the time taken (1.0 = exactly at the allowed rate).
+    let window = 50.0 / allowed;
+    let fastest = window * (calls.saturating_sub(1) / 50) as f64;
+    println!(
+        "| pacing: {} incidents, page_size 10, 50 calls/min at time scale 120 | {calls} calls in {:.2} s, {throttled} × 429 | fastest allowed: {fastest:.2} s ({allowed:.0} calls/s) | {:.2} | ≥ 0.95, no 429 |",
+        sizes.pacing_incidents,
+        elapsed.as_secs_f64(),
+        if elapsed.as_secs_f64() > 0.0 {
+            fastest / elapsed.as_secs_f64()
+        } else {
+            0.0
+        }
+    );
+}

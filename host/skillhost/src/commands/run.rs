@@ -1,0 +1,187 @@
+//! `skillhost run ID`: one invocation, its rows or result printed as they come.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use clap::Args;
+use serde_json::{Map, Value};
+use skillhost_contract::error::Failure;
+use skillhost_contract::manifest::OutputKind;
+use skillhost_runtime::capabilities::RowSink;
+use skillhost_runtime::host::{PreparedInvocation, SkillHost};
+use skillhost_runtime::limits::{SandboxLimits, parse_bytes, parse_duration};
+use skillhost_runtime::sandbox::RuntimeOptions;
+use skillhost_upstream::audit::AuditLog;
+use skillhost_upstream::connections::Config;
+use skillhost_upstream::outbound::Connector;
+
+use crate::global::GlobalArgs;
+use crate::output::{OutputFormat, RowPrinter};
+use crate::progress::Progress;
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The skill's ID (see `skillhost skills list`).
+    pub id: String,
+
+    /// The connection the skill is bound to (see `skillhost connections list`).
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub connection: Option<String>,
+
+    /// A parameter, as name=value; converted to the type the skill declares. Repeatable.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+
+    /// All parameters as a JSON object, or @FILE to read it from a file. --param wins.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub input: Option<String>,
+
+    /// How to print the result.
+    #[arg(long, short = 'o', value_enum, default_value = "json")]
+    pub output: OutputFormat,
+
+    /// Sandbox limits of the invocation.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    /// Append one JSON line per HTTP call the skill makes to this file.
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+}
+
+/// Sandbox limits.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Memory cap of the skill's sandbox, such as 64M or 1G.
+    #[arg(long, value_name = "SIZE", default_value = "64M")]
+    pub max_memory: String,
+
+    /// Wall-clock deadline of the invocation, HTTP calls included, such as 60s or 500ms.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub timeout: String,
+
+    /// Cap on the result plus emitted rows, such as 256M.
+    #[arg(long, value_name = "SIZE", default_value = "256M")]
+    pub max_output: String,
+}
+
+impl LimitArgs {
+    fn parse(&self) -> Result<SandboxLimits, Failure> {
+        Ok(SandboxLimits {
+            max_memory: parse_bytes(&self.max_memory)
+                .map_err(|m| Failure::usage(format!("--max-memory: {m}")))?,
+            timeout: parse_duration(&self.timeout)
+                .map_err(|m| Failure::usage(format!("--timeout: {m}")))?,
+            max_output: parse_bytes(&self.max_output)
+                .map_err(|m| Failure::usage(format!("--max-output: {m}")))?,
+        })
+    }
+}
+
+/// Runs `skillhost run`.
+pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<(), Failure> {
+    let limits = args.limits.parse()?;
+    let audit = match &args.audit_log {
+        Some(path) => Some(
+            AuditLog::open(path)
+                .map_err(|e| Failure::usage(format!("--audit-log {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let options = RuntimeOptions {
+        pooling: false,
+        limits,
+    };
+    let host = global.open_host(options, Connector::new(audit)).await?;
+    let manifest = &host.registry().get(&args.id)?.manifest;
+    let input_json = read_input_arg(args.input.as_deref())?;
+    // Input errors come before connection errors, whatever else is wrong.
+    let input =
+        skillhost_runtime::input::merge_cli_input(manifest, input_json.as_deref(), &args.params)
+            .and_then(|input| skillhost_runtime::input::validate(manifest, input))
+            .map_err(|e| {
+                Failure::usage(e.0).with_hint(format!(
+                    "`skillhost skills describe {}` lists the parameters",
+                    manifest.id
+                ))
+            })?;
+    let connection = match &args.connection {
+        None => None,
+        Some(name) => {
+            let config = Config::locate_and_load(global.config.as_deref())?;
+            Some(config.connection(name)?.clone())
+        }
+    };
+    let prepared = host.prepare(&args.id, input, connection, limits)?;
+    invoke_and_print(&host, prepared, args.output).await
+}
+
+/// The input of `--input`: inline JSON or `@file`.
+fn read_input_arg(input: Option<&str>) -> Result<Option<String>, Failure> {
+    match input {
+        None => Ok(None),
+        Some(arg) => match arg.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .map(Some)
+                .map_err(|e| Failure::usage(format!("--input @{path}: cannot read the file: {e}"))),
+            None => Ok(Some(arg.to_string())),
+        },
+    }
+}
+
+/// Runs a prepared invocation and prints its output in `format`: rows as they arrive, then the
+/// result or summary.
+pub async fn invoke_and_print(
+    host: &SkillHost,
+    prepared: PreparedInvocation,
+    format: OutputFormat,
+) -> Result<(), Failure> {
+    let manifest = prepared.skill.manifest.clone();
+    let printer = Arc::new(Mutex::new(RowPrinter::stdout(
+        format,
+        manifest.columns.clone(),
+    )));
+    let progress = (manifest.output == OutputKind::Dataset && std::io::stderr().is_terminal())
+        .then(|| Progress::new(prepared.capabilities.connection.clone()));
+    let sink = PrinterSink {
+        printer: printer.clone(),
+        progress,
+    };
+    let result = host.invoke(prepared, Box::new(sink)).await;
+    // The invocation's store, and the sink's other handle with it, is gone once it returned.
+    let printer = Arc::try_unwrap(printer)
+        .map_err(|_| Failure::other("internal error: the row printer is still in use"))?
+        .into_inner()
+        .map_err(|_| Failure::other("internal error: the row printer failed while printing"))?;
+    let value = result?.output;
+    let printed = match manifest.output {
+        OutputKind::Dataset => printer.finish_dataset(&value),
+        OutputKind::Object => printer.finish_object(value),
+    };
+    match printed {
+        Ok(()) => Ok(()),
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::other(format!("cannot write the output: {e}"))),
+    }
+}
+
+/// The invocation's side of the printer: rows in, progress counted.
+struct PrinterSink {
+    printer: Arc<Mutex<RowPrinter>>,
+    progress: Option<Progress>,
+}
+
+impl RowSink for PrinterSink {
+    fn row(&mut self, row: Map<String, Value>) -> std::io::Result<()> {
+        if let Some(progress) = &mut self.progress {
+            progress.row();
+        }
+        match self.printer.lock() {
+            Ok(mut printer) => printer.row(row),
+            Err(_) => Err(std::io::Error::other("output printer poisoned")),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! `skillhost skills list|describe`: what the skills sources hold, and what each skill declares.
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+use skillhost_contract::error::Failure;
+use skillhost_runtime::host::SkillHost;
+use skillhost_runtime::sandbox::RuntimeOptions;
+use skillhost_upstream::outbound::Connector;
+
+use crate::global::GlobalArgs;
+
+/// `skills` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SkillsCommand {
+    /// ID, version and description of every loaded skill; refused files are reported on stderr.
+    List,
+    /// A skill's parameters and outputs, as JSON.
+    Describe {
+        /// The skill's ID.
+        id: String,
+    },
+}
+
+/// Runs a `skills` subcommand.
+pub async fn run(global: &GlobalArgs, command: SkillsCommand) -> Result<(), Failure> {
+    let host = global
+        .open_host(RuntimeOptions::default(), Connector::new(None))
+        .await?;
+    match command {
+        SkillsCommand::List => {
+            report_problems(&host);
+            list(&host);
+            Ok(())
+        }
+        SkillsCommand::Describe { id } => describe(&host, &id),
+    }
+}
+
+/// Writes one `skipped FILE: REASON` line per refused file to stderr.
+pub fn report_problems(host: &SkillHost) {
+    for problem in host.registry().problems() {
+        eprintln!(
+            "skillhost: skipped {}: {}",
+            problem.path.display(),
+            problem.message
+        );
+    }
+}
+
+fn list(host: &SkillHost) {
+    let skills: Vec<_> = host.registry().skills().collect();
+    let id_width = skills
+        .iter()
+        .map(|s| s.manifest.id.len())
+        .max()
+        .unwrap_or(2)
+        .max(2);
+    let version_width = skills
+        .iter()
+        .map(|s| s.manifest.version.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    println!(
+        "{:<id_width$}  {:<version_width$}  DESCRIPTION",
+        "ID", "VERSION"
+    );
+    for skill in skills {
+        let m = &skill.manifest;
+        println!(
+            "{:<id_width$}  {:<version_width$}  {}",
+            m.id, m.version, m.description
+        );
+    }
+}
+
+fn describe(host: &SkillHost, id: &str) -> Result<(), Failure> {
+    let skill = host.registry().get(id)?;
+    let mut doc = serde_json::to_value(&skill.manifest)
+        .map_err(|e| Failure::other(format!("cannot encode the manifest: {e}")))?;
+    if let Value::Object(map) = &mut doc {
+        map.insert("path".into(), json!(skill.path.display().to_string()));
+    }
+    let text = serde_json::to_string_pretty(&doc)
+        .map_err(|e| Failure::other(format!("cannot encode the manifest: {e}")))?;
+    println!("{text}");
+    Ok(())
+}

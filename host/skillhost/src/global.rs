@@ -1,0 +1,93 @@
+//! The flags every command accepts, and what they decide: the config file, the skills sources,
+//! the compile cache, and the host built from them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use skillhost_contract::error::Failure;
+use skillhost_runtime::compile_cache::CompileCache;
+use skillhost_runtime::host::SkillHost;
+use skillhost_runtime::registry::{EmbeddedSkill, SkillSource};
+use skillhost_runtime::sandbox::RuntimeOptions;
+use skillhost_upstream::outbound::Connector;
+
+/// The Defender skills, compiled into this binary by its build script.
+pub static BUILT_IN_SKILLS: &[EmbeddedSkill] = include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+
+/// Flags every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file with the connections [default: $SKILLHOST_CONFIG, then ./skillhost.toml].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// A folder of skill components (*.wasm). Repeatable. Replaces the default skills: the
+    /// Defender skills built into this binary, then the folders in $SKILLHOST_SKILLS
+    /// (colon-separated).
+    #[arg(long = "skills-dir", global = true, value_name = "DIR")]
+    pub skills_dirs: Vec<PathBuf>,
+
+    /// Folder of precompiled components [default: $SKILLHOST_CACHE_DIR, $XDG_CACHE_HOME/skillhost
+    /// or ~/.cache/skillhost].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile every component on every run instead of using the cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+
+    /// Log more to stderr (-v: debug, -vv: trace). SKILLHOST_LOG takes a tracing filter too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl GlobalArgs {
+    /// Where skills are looked for: the `--skills-dir` folders if any were given, else the
+    /// built-in skills and the folders of `$SKILLHOST_SKILLS`.
+    pub fn skill_sources(&self) -> Vec<SkillSource> {
+        if !self.skills_dirs.is_empty() {
+            return self
+                .skills_dirs
+                .iter()
+                .cloned()
+                .map(SkillSource::Folder)
+                .collect();
+        }
+        let mut sources = vec![SkillSource::Embedded(BUILT_IN_SKILLS)];
+        if let Some(extra) = std::env::var_os("SKILLHOST_SKILLS") {
+            sources.extend(
+                std::env::split_paths(&extra)
+                    .filter(|d| d.is_dir())
+                    .map(SkillSource::Folder),
+            );
+        }
+        sources
+    }
+
+    /// The compile cache in effect.
+    pub fn compile_cache(&self) -> CompileCache {
+        if self.no_cache {
+            return CompileCache::disabled();
+        }
+        match self.cache_dir.clone().or_else(CompileCache::default_dir) {
+            Some(dir) => CompileCache::open(dir),
+            None => CompileCache::disabled(),
+        }
+    }
+
+    /// Starts the runtime and scans the skills.
+    pub async fn open_host(
+        &self,
+        options: RuntimeOptions,
+        connector: Arc<Connector>,
+    ) -> Result<SkillHost, Failure> {
+        SkillHost::open(
+            options,
+            self.compile_cache(),
+            self.skill_sources(),
+            connector,
+        )
+        .await
+    }
+}

@@ -1,0 +1,55 @@
+//! The `skillhost` binary: parses the command line, sets up logging, runs the command, and turns
+//! its outcome into an exit code.
+//!
+//! The host itself lives in library crates, each with one job (see `docs/ARCHITECTURE.md`):
+//! `skillhost-contract` (the contract and its per-version bindings), `skillhost-upstream`
+//! (connections, providers, tokens, egress, pacing, outbound HTTP, audit), `skillhost-runtime`
+//! (registry, compile cache, sandbox, capabilities) and `skillhost-simulator`. This crate is the
+//! command line: [`cli`] parses it and hands each command to its module under [`commands`].
+
+#![warn(missing_docs)]
+
+mod cli;
+mod commands;
+mod global;
+mod output;
+mod progress;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("skillhost: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("skillhost: {failure}");
+            std::process::ExitCode::from(failure.code as u8)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug,hyper=info,reqwest=info,cranelift=info,wasmtime=info,h2=info",
+        _ => "trace",
+    };
+    let filter = std::env::var("SKILLHOST_LOG").unwrap_or_else(|_| default.to_string());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_target(false)
+        .without_time()
+        .init();
+}
