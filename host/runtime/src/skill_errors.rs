@@ -17,6 +17,15 @@ pub fn skill_error_failure(skill: &str, error: SkillError, api: Option<Api>) -> 
         }
         E::Forbidden(m) => Failure::skill(format!("forbidden: {m}")).with_hint(guidance(403, api)),
         E::Throttled(m) => Failure::skill(format!("throttled: {m}")).with_hint(guidance(429, api)),
+        E::Upstream(u) if u.code == "IncompleteResponse" => Failure::skill(format!(
+            "upstream error {} {}: {}",
+            u.status, u.code, u.message
+        ))
+        .with_hint(
+            "the service answered, but its answers kept arriving incomplete (cut short, stalled \
+             or broken mid-body), as when a proxy, a load balancer or the remote agent drops \
+             connections; run again, and check the network path if it persists",
+        ),
         E::Upstream(u) => {
             let code = if u.code.is_empty() {
                 String::new()

@@ -62,6 +62,14 @@ pub struct Retry {
     /// First backoff in milliseconds; doubles each retry, with jitter; capped at 30 s.
     #[serde(default = "default_backoff_ms")]
     pub base_backoff_ms: u64,
+    /// How long an answer's body may go without a byte before it counts as stalled (a
+    /// transient fault, like a body cut short), in milliseconds.
+    #[serde(default = "default_read_idle_timeout_ms")]
+    pub read_idle_timeout_ms: u64,
+}
+
+fn default_read_idle_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_max_retries() -> u32 {
@@ -76,6 +84,7 @@ impl Default for Retry {
         Retry {
             max_retries: default_max_retries(),
             base_backoff_ms: default_backoff_ms(),
+            read_idle_timeout_ms: default_read_idle_timeout_ms(),
         }
     }
 }
@@ -268,6 +277,12 @@ impl RawConnection {
             }
         }
         let pacing = self.pacing;
+        if self.retry.read_idle_timeout_ms == 0 {
+            return Err(format!(
+                "{}: read_idle_timeout_ms must be positive",
+                at("retry")
+            ));
+        }
         if pacing.per_minute == 0
             || pacing.per_hour == 0
             || pacing.time_scale.is_nan()

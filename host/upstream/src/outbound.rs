@@ -172,26 +172,44 @@ impl BoundConnection {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// Performs one `http.send` for `skill`: the whole body is read (up to the cap).
+    /// Performs one `http.send` for `skill`: the whole body is read (up to the cap). A body cut
+    /// short or stalled is fetched again, within the retry budget and the deadline: nothing of it
+    /// reached the guest yet.
     pub async fn send(&self, skill: &str, request: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let StreamedAnswer {
-            status,
-            headers,
-            body: mut incoming,
-        } = self.send_streaming(skill, request).await?;
-        let mut body = Vec::new();
+        let retry = RetryPolicy::from(self.connection.retry);
+        let mut refetched = 0;
         loop {
-            let piece = incoming.read(u32::MAX).await?;
-            if piece.is_empty() {
-                break;
+            let StreamedAnswer {
+                status,
+                headers,
+                body: mut incoming,
+            } = self.send_streaming(skill, request.clone()).await?;
+            let why = match read_all(&mut incoming).await {
+                Ok(body) => {
+                    return Ok(HttpResponse {
+                        status,
+                        headers,
+                        body,
+                    });
+                }
+                Err(HttpError::Transport(why)) => why,
+                Err(other) => return Err(other),
+            };
+            let wait = backoff(retry, refetched);
+            if refetched >= retry.max_retries || Instant::now() + wait >= self.deadline {
+                return Err(HttpError::Transport(format!(
+                    "{why}; fetched {} times",
+                    refetched + 1
+                )));
             }
-            body.extend_from_slice(&piece);
+            tracing::debug!(
+                skill,
+                wait_ms = wait.as_millis() as u64,
+                "{why}; fetching again"
+            );
+            tokio::time::sleep(wait).await;
+            refetched += 1;
         }
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
     }
 
     /// Performs one `http.send-streaming` for `skill`: the answer's head now, its body as the
@@ -208,6 +226,7 @@ impl BoundConnection {
             response,
             self.connection.max_response_bytes,
             self.deadline,
+            RetryPolicy::from(self.connection.retry).read_idle,
             self.audit.clone(),
             record,
         );
@@ -419,6 +438,18 @@ fn next_step(attempt: &Attempt, retry: RetryPolicy, retries: u32, refreshed: &mu
         }
         Attempt::Transport(_) if can_retry => Step::Wait(backoff(retry, retries)),
         _ => Step::Settle,
+    }
+}
+
+/// Every byte of `body`.
+async fn read_all(body: &mut IncomingBody) -> Result<Vec<u8>, HttpError> {
+    let mut all = Vec::new();
+    loop {
+        let piece = body.read(u32::MAX).await?;
+        if piece.is_empty() {
+            return Ok(all);
+        }
+        all.extend_from_slice(&piece);
     }
 }
 

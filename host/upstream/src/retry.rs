@@ -17,6 +17,8 @@ pub struct RetryPolicy {
     pub base_backoff: Duration,
     /// Longest single wait.
     pub max_backoff: Duration,
+    /// How long a body may go without a byte before it counts as stalled.
+    pub read_idle: Duration,
 }
 
 impl From<Retry> for RetryPolicy {
@@ -25,6 +27,7 @@ impl From<Retry> for RetryPolicy {
             max_retries: retry.max_retries,
             base_backoff: Duration::from_millis(retry.base_backoff_ms),
             max_backoff: Duration::from_secs(30),
+            read_idle: Duration::from_millis(retry.read_idle_timeout_ms),
         }
     }
 }
@@ -73,6 +76,7 @@ mod tests {
             max_retries: 4,
             base_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(300),
+            read_idle: Duration::from_secs(1),
         };
         let first = backoff(p, 0);
         assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));

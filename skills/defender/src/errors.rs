@@ -52,6 +52,15 @@ pub fn fetch_error(error: HttpError) -> SkillError {
                 "the answer exceeded the host's cap of {cap} bytes; use a smaller page_size"
             ),
         }),
+        // The host words a body that was cut short, stalled or broke after the service answered
+        // as "the answer ...": the service was reached, so it is not reported as unreachable.
+        HttpError::Transport(why) if why.starts_with("the answer ") => {
+            SkillError::Upstream(UpstreamError {
+                status: 200,
+                code: "IncompleteResponse".into(),
+                message: why,
+            })
+        }
         HttpError::Transport(why) => SkillError::Upstream(UpstreamError {
             status: 0,
             code: "Unreachable".into(),

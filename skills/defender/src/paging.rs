@@ -57,8 +57,10 @@ pub struct Pager {
     pages: usize,
 }
 
-/// How many times a page whose body is not valid JSON (cut short in transit) is fetched again.
-const MALFORMED_RETRIES: usize = 2;
+/// How many times a page is fetched again when its answer was cut short, stalled, broke
+/// mid-body, was not valid JSON, or held an object that is not an incident of the connection's
+/// API: all signs of an answer damaged in transit, which a new fetch usually cures.
+const PAGE_RETRIES: usize = 4;
 
 impl Pager {
     /// Starts at the first page of `request`.
@@ -124,11 +126,13 @@ impl Pager {
                 return Err(api_error(self.api, status, &text));
             }
             let mut visitor = PageVisitor {
+                api: self.api,
                 on_incident: &mut *on_incident,
                 count: 0,
                 saw_value: false,
                 next_link: None,
                 stopped: None,
+                malformed: None,
             };
             let parsed = serde::de::DeserializeSeed::deserialize(
                 &mut visitor,
@@ -137,32 +141,36 @@ impl Pager {
             if let Some(error) = visitor.stopped.take() {
                 return Err(error);
             }
-            if let Some(error) = body.take_error() {
-                return Err(fetch_error(error));
-            }
-            match parsed {
-                Ok(()) if visitor.saw_value => break (visitor.count, visitor.next_link),
-                Ok(()) => {
-                    return Err(SkillError::Upstream(UpstreamError {
-                        status: 200,
-                        code: "MalformedResponse".into(),
-                        message: "the incidents page has no `value` list".into(),
-                    }));
-                }
-                // Incidents handed out before the cut are handed out again; de-duplication
-                // drops the repeats.
-                Err(_) if attempt < MALFORMED_RETRIES => attempt += 1,
-                Err(e) => {
-                    return Err(SkillError::Upstream(UpstreamError {
-                        status,
-                        code: "MalformedResponse".into(),
-                        message: format!(
-                            "the incidents page was not valid JSON after {} attempts ({e}); the answer was probably cut short, try again",
-                            attempt + 1
+            // Incidents handed out before the damage are handed out again by the next fetch;
+            // de-duplication drops the repeats. An object that is not an incident was refused
+            // before it was handed out.
+            let (code, why) = match (body.take_error(), parsed) {
+                (Some(HttpError::Transport(why)), _) => ("IncompleteResponse", why),
+                (Some(other), _) => return Err(fetch_error(other)),
+                (None, Ok(())) if visitor.saw_value => break (visitor.count, visitor.next_link),
+                (None, Ok(())) => (
+                    "MalformedResponse",
+                    "the incidents page has no `value` list".to_string(),
+                ),
+                (None, Err(e)) => match visitor.malformed.take() {
+                    Some(why) => ("MalformedResponse", why),
+                    None => (
+                        "MalformedResponse",
+                        format!(
+                            "the incidents page was not valid JSON ({e}); the answer was probably cut short"
                         ),
-                    }));
-                }
+                    ),
+                },
+            };
+            if attempt < PAGE_RETRIES {
+                attempt += 1;
+                continue;
             }
+            return Err(SkillError::Upstream(UpstreamError {
+                status,
+                code: code.into(),
+                message: format!("{why}; the page was fetched {} times", attempt + 1),
+            }));
         };
         let (count, next_link) = page;
         self.pages += 1;
@@ -185,12 +193,15 @@ impl Pager {
 /// Walks a page object (`{"value": [...], "@odata.nextLink": ...}`), handing each incident out
 /// as soon as it is parsed.
 struct PageVisitor<'a> {
+    api: Api,
     on_incident: &'a mut dyn FnMut(Value) -> Result<(), SkillError>,
     count: usize,
     saw_value: bool,
     next_link: Option<String>,
     /// The callback's error, which stopped the parse.
     stopped: Option<SkillError>,
+    /// Why an element of `value` is not an incident of the API, which stopped the parse.
+    malformed: Option<String>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for &mut PageVisitor<'_> {
@@ -244,6 +255,10 @@ impl<'de> serde::de::Visitor<'de> for Incidents<'_, '_> {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(incident) = seq.next_element::<Value>()? {
+            if let Err(why) = check_shape(&incident, self.0.api) {
+                self.0.malformed = Some(why);
+                return Err(serde::de::Error::custom("not an incident"));
+            }
             self.0.count += 1;
             if let Err(error) = (self.0.on_incident)(incident) {
                 self.0.stopped = Some(error);
@@ -251,6 +266,38 @@ impl<'de> serde::de::Visitor<'de> for Incidents<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Refuses what is not an incident of `api`: an object with its identity (`incidentId` on the
+/// Defender API, `id` on Graph) and, if it has alerts, a list of alerts each with theirs
+/// (`alertId`, `id`). A row without an incident id must never leave the skill.
+pub fn check_shape(incident: &Value, api: Api) -> Result<(), String> {
+    let (incident_key, alert_key) = match api {
+        Api::Defender => ("incidentId", "alertId"),
+        Api::Graph => ("id", "id"),
+    };
+    let has_id = |object: &Value, key: &str| match object.get(key) {
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Number(_)) => true,
+        _ => false,
+    };
+    if !incident.is_object() || !has_id(incident, incident_key) {
+        return Err(format!(
+            "the incidents page holds an object without `{incident_key}`, which is not an incident of the {} API",
+            api.service()
+        ));
+    }
+    match incident.get("alerts") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(alerts)) => match alerts.iter().find(|a| !has_id(a, alert_key)) {
+            None => Ok(()),
+            Some(_) => Err(format!(
+                "an incident of the page has an alert without `{alert_key}`, which is not an alert of the {} API",
+                api.service()
+            )),
+        },
+        Some(_) => Err("an incident of the page has `alerts` that is not a list".to_string()),
     }
 }
 
@@ -502,6 +549,111 @@ mod tests {
         let (incidents, pages) = list_all(&request(Api::Defender, 2), &mut fetch).unwrap();
         assert_eq!((incidents.len(), pages), (4, 3));
         assert!(fetch.1[2].ends_with("&$top=2&$skip=4"), "{}", fetch.1[2]);
+    }
+
+    #[test]
+    fn objects_without_their_identity_or_of_the_other_api_are_not_incidents() {
+        assert_eq!(
+            check_shape(&json!({"incidentId": 7}), Api::Defender),
+            Ok(())
+        );
+        assert_eq!(
+            check_shape(&json!({"id": "7", "alerts": [{"id": "a"}]}), Api::Graph),
+            Ok(())
+        );
+        assert!(check_shape(&json!({"incidentId": 7}), Api::Graph).is_err());
+        assert!(check_shape(&json!({"id": "7"}), Api::Defender).is_err());
+        assert!(check_shape(&json!({"incidentId": ""}), Api::Defender).is_err());
+        assert!(
+            check_shape(
+                &json!({"incidentId": 7, "alerts": [{"title": "x"}]}),
+                Api::Defender
+            )
+            .is_err()
+        );
+        assert!(check_shape(&json!({"incidentId": 7, "alerts": {}}), Api::Defender).is_err());
+        assert!(check_shape(&json!("7"), Api::Defender).is_err());
+    }
+
+    #[test]
+    fn a_page_holding_a_non_incident_is_fetched_again_and_nothing_of_it_leaks() {
+        let broken = json!({"value": [{"incidentId": 2}, {"title": "no id"}]}).to_string();
+        let mut fetch = Pages(vec![(200, broken), (200, page(&[2, 1]))], vec![]);
+        let (incidents, pages) = list_all(&request(Api::Defender, 3), &mut fetch).unwrap();
+        let ids: Vec<_> = incidents.iter().filter_map(incident_id).collect();
+        assert_eq!((ids, pages), (vec!["2".to_string(), "1".to_string()], 1));
+    }
+
+    #[test]
+    fn a_page_that_stays_broken_fails_naming_the_fault_and_the_fetches() {
+        let broken = || (200, "{\"value\": [".to_string());
+        let mut fetch = Pages(
+            vec![broken(), broken(), broken(), broken(), broken()],
+            vec![],
+        );
+        match list_all(&request(Api::Defender, 2), &mut fetch) {
+            Err(SkillError::Upstream(u)) => {
+                assert_eq!((u.status, u.code.as_str()), (200, "MalformedResponse"));
+                assert!(
+                    u.message.ends_with("; the page was fetched 5 times"),
+                    "{}",
+                    u.message
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A body that delivers its first half, then fails as the host reports a connection lost.
+    struct Cut(std::io::Cursor<Vec<u8>>, Option<HttpError>);
+
+    impl std::io::Read for Cut {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(out)? {
+                0 => Err(std::io::Error::other("cut")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    impl Body for Cut {
+        fn take_error(&mut self) -> Option<HttpError> {
+            self.1.take()
+        }
+    }
+
+    /// Every fetch answers a cut-short body.
+    struct AlwaysCut(usize);
+
+    impl Fetch for AlwaysCut {
+        fn get(&mut self, _: &str, _: &str) -> Result<(u16, Box<dyn Body>), HttpError> {
+            self.0 += 1;
+            let half = page(&[2, 1]).into_bytes()[..20].to_vec();
+            let why = "the answer was cut short after 20 of 80 bytes (eof)".to_string();
+            Ok((
+                200,
+                Box::new(Cut(
+                    std::io::Cursor::new(half),
+                    Some(HttpError::Transport(why)),
+                )),
+            ))
+        }
+    }
+
+    #[test]
+    fn a_body_that_stays_cut_short_fails_as_incomplete_not_unreachable() {
+        let mut fetch = AlwaysCut(0);
+        match list_all(&request(Api::Defender, 2), &mut fetch) {
+            Err(SkillError::Upstream(u)) => {
+                assert_eq!((u.status, u.code.as_str()), (200, "IncompleteResponse"));
+                assert_eq!(
+                    u.message,
+                    "the answer was cut short after 20 of 80 bytes (eof); the page was fetched 5 times"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fetch.0, 5);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `get_microsoft_defender_incident`: one incident with all its alerts, devices and entities.
 //! A missing incident is a not-found error, never an empty success.
 
-use defender::paging::{encode, read_body};
-use defender::{Api, Fetch, HostFetch, api_error, bound_api, fetch_error, parse_input};
+use defender::paging::encode;
+use defender::{Api, api_error, bound_api, fetch_error, parse_input};
 use serde_json::{Value, json};
 use skillhost_guest::{Guest, ParamKind, ParamSpec, SkillError, SkillInfo};
 
@@ -55,8 +55,10 @@ impl Guest for GetIncident {
                 format!("/v1.0/security/incidents/{}?$expand=alerts", encode(&id))
             }
         };
-        let (status, mut body) = HostFetch.get(api.service(), &path).map_err(fetch_error)?;
-        let body = read_body(body.as_mut(), u64::MAX)?;
+        // The whole answer through `http.send`: a body cut short or stalled is fetched again by
+        // the host before any of it reaches the skill.
+        let response = skillhost_guest::get(api.service(), &path).map_err(fetch_error)?;
+        let (status, body) = (response.status, response.body);
         if status == 404 {
             return Err(SkillError::NotFound(format!(
                 "incident {id} was not found (check the id and the connection's tenant)"
