@@ -68,6 +68,19 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// The failure as a person reads it: message and hint with every control character, line
+    /// break and bidirectional override escaped (both may quote a skill or an upstream).
+    pub fn to_safe_string(&self) -> String {
+        let mut text = crate::text::escape(&self.message).into_owned();
+        if let Some(hint) = &self.hint {
+            text.push_str("\n  hint: ");
+            text.push_str(&crate::text::escape(hint));
+        }
+        text
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;

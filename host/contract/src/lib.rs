@@ -19,6 +19,7 @@
 pub mod error;
 pub mod imports;
 pub mod manifest;
+pub mod text;
 pub mod types;
 pub mod v0_1;
 pub mod versions;

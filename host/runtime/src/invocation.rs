@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::capabilities::emit::{EmitCapability, Refusal};
 use crate::capabilities::http::HttpCapability;
+use crate::capabilities::log::LogCapability;
 use crate::capabilities::{Capabilities, GuestOutput, RowSink};
 use crate::limits::SandboxLimits;
 use crate::memory::MemoryCap;
@@ -27,7 +28,9 @@ pub struct InvocationState {
     skill: String,
     http: HttpCapability,
     emit: EmitCapability,
+    log: LogCapability,
     violation: Option<Violation>,
+    timeout: std::time::Duration,
 }
 
 impl InvocationState {
@@ -56,13 +59,20 @@ impl InvocationState {
             skill: skill.to_string(),
             http: HttpCapability::new(capabilities.connection, limits.timeout),
             emit: EmitCapability::new(rows, limits.max_output),
+            log: LogCapability::new(limits.max_log),
             violation: None,
+            timeout: limits.timeout,
         }
     }
 
     /// Output bytes (rows) used so far.
     pub fn output_used(&self) -> usize {
         self.emit.used()
+    }
+
+    /// Ends the invocation's log (says what the log cap dropped).
+    pub fn finish_log(&mut self) {
+        self.log.finish(&self.skill);
     }
 
     /// The rule the guest broke, if any (taken: reported once).
@@ -133,7 +143,7 @@ impl SkillImports for InvocationState {
     }
 
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
-        crate::capabilities::log::log(&self.skill, level, &message);
+        self.log.log(&self.skill, level, &message);
         Ok(())
     }
 
@@ -141,8 +151,10 @@ impl SkillImports for InvocationState {
         match self.emit.emit(&row_json) {
             Ok(()) => Ok(Ok(())),
             Err(refusal) => {
-                if let Refusal::OverCap(cap) = refusal {
-                    self.violation = Some(Violation::Output(cap));
+                match refusal {
+                    Refusal::OverCap(cap) => self.violation = Some(Violation::Output(cap)),
+                    Refusal::Deadline => self.violation = Some(Violation::Deadline(self.timeout)),
+                    Refusal::Rejected(_) => {}
                 }
                 Ok(Err(refusal.message()))
             }

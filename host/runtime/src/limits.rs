@@ -9,8 +9,10 @@ pub struct SandboxLimits {
     pub max_memory: usize,
     /// Wall-clock time an invocation may take, host calls included.
     pub timeout: Duration,
-    /// Largest result plus emitted rows, in bytes.
+    /// Largest result plus emitted rows, in bytes; the host's output stops there too.
     pub max_output: usize,
+    /// Most bytes of log messages kept per invocation; the rest is counted, not written.
+    pub max_log: usize,
 }
 
 impl Default for SandboxLimits {
@@ -19,6 +21,7 @@ impl Default for SandboxLimits {
             max_memory: 64 << 20,
             timeout: Duration::from_secs(60),
             max_output: 256 << 20,
+            max_log: 4 << 20,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use skillhost_contract::error::Failure;
 use skillhost_contract::manifest::{SkillInfo, SkillManifest};
+use skillhost_contract::text::escape;
 use skillhost_contract::versions::{self, ContractVersion, SkillPre};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap};
@@ -147,6 +148,7 @@ impl Runtime {
         );
         forward_guest_output(id, &stderr);
         let state = store.data_mut();
+        state.finish_log();
         let peak_memory = state.memory.peak();
         tracing::debug!(skill = id, peak_memory, "guest memory");
         if let Some(requested) = state.memory.refused() {
@@ -168,6 +170,14 @@ impl Runtime {
             Ok(json) => {
                 if state.output_used() + json.len() > limits.max_output {
                     return Err(Violation::Output(limits.max_output).into_failure(id));
+                }
+                let values = json_values(&json);
+                if values > MAX_RESULT_VALUES {
+                    return Err(Failure::skill(format!(
+                        "skill `{id}` returned a result of about {values} JSON values, more than \
+                         the host expands ({MAX_RESULT_VALUES}); a large result belongs in rows \
+                         (a dataset skill emits them one at a time)"
+                    )));
                 }
                 let output = serde_json::from_str(&json).map_err(|e| {
                     Failure::skill(format!(
@@ -202,6 +212,35 @@ impl Runtime {
     }
 }
 
+/// The most JSON values (objects, arrays, strings, numbers...) of a result the host expands
+/// into a tree: each costs the host tens of bytes however few bytes it took in the guest's text.
+pub const MAX_RESULT_VALUES: usize = 2_000_000;
+
+/// About how many values the JSON `text` holds (separators and openings outside strings), in
+/// one pass and without building anything.
+fn json_values(text: &str) -> usize {
+    let mut count = 1;
+    let mut in_string = false;
+    let mut escaped = false;
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b',' | b'[' | b'{' => count += 1,
+                _ => {}
+            }
+        }
+    }
+    count
+}
+
 /// What a successful invocation produced.
 #[derive(Debug, Clone)]
 pub struct Invocation {
@@ -231,7 +270,7 @@ fn classify_trap(
         _ => {
             let mut failure = Failure::skill(format!("skill `{id}` crashed: {}", trap_text(error)));
             if let Some(last) = stderr.last_line() {
-                failure = failure.with_hint(format!("the skill's last words: {last}"));
+                failure = failure.with_hint(format!("the skill's last words: {}", escape(&last)));
             }
             failure
         }
@@ -241,14 +280,14 @@ fn classify_trap(
 fn describe_trap(error: &wasmtime::Error, stderr: &GuestOutput) -> String {
     let mut text = format!("describe() failed: {}", trap_text(error));
     if let Some(last) = stderr.last_line() {
-        text.push_str(&format!(" ({last})"));
+        text.push_str(&format!(" ({})", escape(&last)));
     }
     text
 }
 
 fn forward_guest_output(skill: &str, stderr: &GuestOutput) {
     for line in stderr.lines() {
-        tracing::info!(target: "skill", skill, "{line}");
+        tracing::info!(target: "skill", skill, "{}", escape(&line));
     }
 }
 
@@ -278,5 +317,17 @@ fn start_epoch_ticker(engine: &Engine) {
     if let Err(e) = spawned {
         // Without the ticker, epochs never advance and only the async timeout stops a guest.
         tracing::warn!("could not start the epoch ticker: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_values_counts_values_outside_strings() {
+        assert_eq!(json_values("{}"), 2);
+        assert_eq!(json_values(r#"{"a":[1,2,3],"b":"x,[{"}"#), 6);
+        assert_eq!(json_values(r#""a\",b""#), 1);
     }
 }

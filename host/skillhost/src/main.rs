@@ -13,6 +13,7 @@ mod cli;
 mod commands;
 mod global;
 mod output;
+mod pipe;
 mod progress;
 
 use clap::Parser;
@@ -33,7 +34,7 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("skillhost: {failure}");
+            eprintln!("skillhost: {}", failure.to_safe_string());
             std::process::ExitCode::from(failure.code as u8)
         }
     }
@@ -48,6 +49,8 @@ fn init_logging(verbose: u8) {
     let filter = std::env::var("SKILLHOST_LOG").unwrap_or_else(|_| default.to_string());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file or a pipe gets no escape sequences at all.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_target(false)
         .without_time()

@@ -2,11 +2,18 @@
 //!
 //! Results go to stdout and nothing else does; summaries of streamed formats go to stderr so that
 //! stdout stays machine-readable.
+//!
+//! Threat: every cell comes from a skill or an upstream. `table` is read by people: its cells are
+//! escaped ([`escape`]) and clipped, and it aligns a bounded window of rows, then streams, so a
+//! run with many rows (or many columns) costs bounded memory. `csv` is opened by spreadsheets: a
+//! cell a spreadsheet would run as a formula is neutralized unless raw output is asked for. JSON
+//! and NDJSON escape control characters themselves. Every format's bytes count against
+//! `--max-output` where they are written (see the `pipe` module).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use serde_json::{Map, Value};
-
+use skillhost_contract::text::escape;
 use skillhost_runtime::capabilities::RowSink;
 
 /// An output format of `skillhost run`.
@@ -22,29 +29,26 @@ pub enum OutputFormat {
     Table,
 }
 
+/// Rows a `table` aligns before it streams with the widths they gave.
+pub const TABLE_WINDOW: usize = 100;
+
 /// Writes rows as they arrive, and the closing summary, in one format.
 pub struct RowPrinter {
     format: OutputFormat,
     columns: Vec<String>,
     out: Box<dyn Write + Send>,
     flush_each: bool,
+    raw_csv: bool,
     rows_written: u64,
-    table: Vec<Vec<String>>,
+    /// `table`: the first rows (escaped and clipped cells), until the widths are known.
+    window: Vec<Vec<String>>,
+    /// `table`: the column widths, once the window was printed.
+    widths: Option<Vec<usize>>,
 }
 
 impl RowPrinter {
-    /// A printer to stdout. `columns` gives the order of dataset columns (may be empty).
-    pub fn stdout(format: OutputFormat, columns: Vec<String>) -> Self {
-        let terminal = std::io::stdout().is_terminal();
-        Self::new(
-            format,
-            columns,
-            Box::new(std::io::BufWriter::new(std::io::stdout())),
-            terminal,
-        )
-    }
-
-    /// A printer to any writer.
+    /// A printer to any writer. `columns` gives the order of dataset columns (may be empty);
+    /// `flush_each` flushes after every row (for a terminal).
     pub fn new(
         format: OutputFormat,
         columns: Vec<String>,
@@ -56,8 +60,24 @@ impl RowPrinter {
             columns,
             out,
             flush_each,
+            raw_csv: false,
             rows_written: 0,
-            table: Vec::new(),
+            window: Vec::new(),
+            widths: None,
+        }
+    }
+
+    /// Writes CSV cells as they are, formulas included.
+    pub fn raw_csv(mut self, raw: bool) -> Self {
+        self.raw_csv = raw;
+        self
+    }
+
+    fn csv_cell(&self, text: &str) -> String {
+        if self.raw_csv {
+            csv_field(text)
+        } else {
+            csv_field(&neutralize_formula(text))
         }
     }
 
@@ -82,20 +102,36 @@ impl RowPrinter {
             }
             OutputFormat::Csv => {
                 if first {
-                    let header: Vec<String> = self.columns.iter().map(|c| csv_field(c)).collect();
+                    let header: Vec<String> =
+                        self.columns.iter().map(|c| self.csv_cell(c)).collect();
                     writeln!(self.out, "{}", header.join(","))?;
                 }
                 let cells: Vec<String> = self
                     .columns
                     .iter()
-                    .map(|c| csv_field(&cell_text(row.get(c))))
+                    .map(|c| self.csv_cell(&cell_text(row.get(c))))
                     .collect();
                 writeln!(self.out, "{}", cells.join(","))?;
             }
             OutputFormat::Table => {
-                let cells = self.columns.iter().map(|c| cell_text(row.get(c))).collect();
-                self.table.push(cells);
-                return Ok(());
+                let cells: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|c| clip(&cell_text(row.get(c)), TABLE_CELL_MAX))
+                    .collect();
+                match &self.widths {
+                    Some(widths) => {
+                        let line = table_line(&cells, widths);
+                        writeln!(self.out, "{line}")?;
+                    }
+                    None => {
+                        self.window.push(cells);
+                        if self.window.len() >= TABLE_WINDOW {
+                            self.print_window()?;
+                        }
+                        return Ok(());
+                    }
+                }
             }
         }
         if self.flush_each {
@@ -120,16 +156,51 @@ impl RowPrinter {
                 }
             }
             OutputFormat::Csv if self.rows_written == 0 => {
-                let header: Vec<String> = self.columns.iter().map(|c| csv_field(c)).collect();
+                let header: Vec<String> = self.columns.iter().map(|c| self.csv_cell(c)).collect();
                 writeln!(self.out, "{}", header.join(","))?;
                 eprintln!("{}", serde_json::to_string(summary)?);
             }
             OutputFormat::Table => {
-                let table = std::mem::take(&mut self.table);
-                write_table(&mut self.out, &self.columns, &table)?;
+                if self.widths.is_none() {
+                    self.print_window()?;
+                }
                 eprintln!("{}", serde_json::to_string(summary)?);
             }
             _ => eprintln!("{}", serde_json::to_string(summary)?),
+        }
+        self.out.flush()
+    }
+
+    /// `table`: prints the header, the rule and the window of rows with the widths they give,
+    /// after which rows stream with those widths.
+    fn print_window(&mut self) -> std::io::Result<()> {
+        let header: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| clip(c, TABLE_CELL_MAX))
+            .collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.window {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        writeln!(self.out, "{}", table_line(&header, &widths))?;
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        writeln!(self.out, "{}", table_line(&rule, &widths))?;
+        for row in std::mem::take(&mut self.window) {
+            writeln!(self.out, "{}", table_line(&row, &widths))?;
+        }
+        self.widths = Some(widths);
+        Ok(())
+    }
+
+    /// Ends the output of a run that failed: the rows printed so far are kept (a `table`
+    /// prints its window), nothing is added.
+    pub fn abandon(mut self) -> std::io::Result<()> {
+        if self.format == OutputFormat::Table && self.widths.is_none() && !self.window.is_empty()
+        {
+            self.print_window()?;
         }
         self.out.flush()
     }
@@ -208,50 +279,47 @@ pub fn csv_field(text: &str) -> String {
     }
 }
 
+/// Neutralizes a cell a spreadsheet would run as a formula (one starting with `=`, `+`, `-`,
+/// `@`, a tab or a CR) by prefixing `'`; plain numbers such as `-5` or `+1.5` stay as they are.
+pub fn neutralize_formula(text: &str) -> std::borrow::Cow<'_, str> {
+    let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && text.parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 const TABLE_CELL_MAX: usize = 40;
 
-fn write_table(
-    out: &mut dyn Write,
-    columns: &[String],
-    rows: &[Vec<String>],
-) -> std::io::Result<()> {
-    let clip = |s: &str| -> String {
-        let one_line = s.replace(['\n', '\r', '\t'], " ");
-        if one_line.chars().count() > TABLE_CELL_MAX {
-            let cut: String = one_line.chars().take(TABLE_CELL_MAX - 1).collect();
-            format!("{cut}…")
-        } else {
-            one_line
-        }
-    };
-    let header: Vec<String> = columns.iter().map(|c| clip(c)).collect();
-    let body: Vec<Vec<String>> = rows
+/// A cell as a terminal shows it: escaped, and cut to `max` characters with `…`.
+fn clip(text: &str, max: usize) -> String {
+    let safe = escape(text);
+    if safe.chars().count() > max {
+        let cut: String = safe.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        safe.into_owned()
+    }
+}
+
+/// One table line: each cell padded (or clipped) to its column's width.
+fn table_line(cells: &[String], widths: &[usize]) -> String {
+    cells
         .iter()
-        .map(|r| r.iter().map(|c| clip(c)).collect())
-        .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &body {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| -> String {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}", w = *w))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    writeln!(out, "{}", line(&header))?;
-    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    writeln!(out, "{}", line(&rule))?;
-    for row in &body {
-        writeln!(out, "{}", line(row))?;
-    }
-    Ok(())
+        .zip(widths)
+        .map(|(c, w)| {
+            let cell = if c.chars().count() > *w {
+                clip(c, *w)
+            } else {
+                c.clone()
+            };
+            format!("{cell:<w$}", w = *w)
+        })
+        .collect::<Vec<_>>()
+        .join("  ")
+        .trim_end()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -343,6 +411,49 @@ mod tests {
             .unwrap();
         let out = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
         assert_eq!(out, "id,status\n7,active\n");
+    }
+
+    #[test]
+    fn csv_neutralizes_formulas_but_not_numbers_unless_raw() {
+        let formula = json!({"id": "=HYPERLINK(\"http://evil\")", "tags": "-5", "note": "@SUM(A1)"});
+        let out = print(OutputFormat::Csv, std::slice::from_ref(&formula));
+        assert_eq!(
+            out,
+            "id,tags,note\n\"'=HYPERLINK(\"\"http://evil\"\")\",-5,'@SUM(A1)\n"
+        );
+        let shared = Shared::default();
+        let mut printer =
+            RowPrinter::new(OutputFormat::Csv, vec!["id".into()], Box::new(shared.clone()), false)
+                .raw_csv(true);
+        printer.row(formula.as_object().unwrap().clone()).unwrap();
+        printer.finish_dataset(&json!({})).unwrap();
+        let out = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(out, "id\n\"=HYPERLINK(\"\"http://evil\"\")\"\n");
+    }
+
+    #[test]
+    fn table_cells_escape_control_characters() {
+        let out = print(
+            OutputFormat::Table,
+            &[json!({"id": "\u{1b}]0;owned\u{7}", "tags": "a\r\nb", "note": "\u{202e}txt"})],
+        );
+        assert_eq!(
+            out,
+            "id               tags    note\n---------------  ------  -----------\n\\e]0;owned\\u{7}  a\\r\\nb  \\u{202e}txt\n"
+        );
+    }
+
+    #[test]
+    fn table_streams_after_a_window_of_rows_with_the_windows_widths() {
+        let mut rows: Vec<Value> = (0..TABLE_WINDOW)
+            .map(|i| json!({"id": i.to_string(), "tags": "x", "note": "n"}))
+            .collect();
+        rows.push(json!({"id": "a-much-longer-id", "tags": "x", "note": "n"}));
+        let out = print(OutputFormat::Table, &rows);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2 + TABLE_WINDOW + 1);
+        assert_eq!(lines[0], "id  tags  note");
+        assert_eq!(lines.last().copied(), Some("a…  x     n"));
     }
 
     #[test]

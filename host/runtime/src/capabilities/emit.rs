@@ -1,13 +1,31 @@
 //! `emit.emit`: a dataset's rows, one JSON object at a time, to whoever consumes them.
 //!
 //! Threat: a guest controls every byte of a row and how many it sends. Rows count against the
-//! invocation's output cap before they are parsed, and a row must be a JSON object.
+//! invocation's output cap before they are parsed, one row is at most [`MAX_ROW_BYTES`] (so what
+//! the host builds from it stays a bounded multiple), and a row must be a JSON object. A consumer
+//! that can take no more (its own output cap, or a reader so slow the deadline passes) stops the
+//! skill with the matching violation.
 
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
 use crate::limits::human_bytes;
+
+/// The largest row the host takes, bytes (a detection row is about 2 KB).
+pub const MAX_ROW_BYTES: usize = 1 << 20;
+
+/// The error a [`RowSink`] returns when the output it writes reached the output cap.
+#[derive(Debug)]
+pub struct OutputFull(pub usize);
+
+impl std::fmt::Display for OutputFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "output limit of {} reached", human_bytes(self.0))
+    }
+}
+
+impl std::error::Error for OutputFull {}
 
 /// Where a dataset's rows go, one JSON object at a time, as the guest emits them.
 pub trait RowSink: Send {
@@ -44,6 +62,8 @@ impl RowSink for CollectRows {
 pub enum Refusal {
     /// The output cap (bytes) was reached: a sandbox violation.
     OverCap(usize),
+    /// The consumer could not take the row before the deadline: a deadline violation.
+    Deadline,
     /// The row was malformed or the consumer went away; the guest is told why.
     Rejected(String),
 }
@@ -72,6 +92,13 @@ impl EmitCapability {
         if self.used > self.cap {
             return Err(Refusal::OverCap(self.cap));
         }
+        if row_json.len() > MAX_ROW_BYTES {
+            return Err(Refusal::Rejected(format!(
+                "a row of {} is larger than the host takes ({} per row)",
+                human_bytes(row_json.len()),
+                human_bytes(MAX_ROW_BYTES)
+            )));
+        }
         let row = match serde_json::from_str::<Value>(row_json) {
             Ok(Value::Object(row)) => row,
             Ok(_) => return Err(Refusal::Rejected("a row must be a JSON object".to_string())),
@@ -82,9 +109,16 @@ impl EmitCapability {
             }
         };
         // A consumer that went away (closed pipe) can take nothing more.
-        self.sink
-            .row(row)
-            .map_err(|e| Refusal::Rejected(format!("the host could not take the row: {e}")))
+        self.sink.row(row).map_err(|e| {
+            if let Some(OutputFull(cap)) = e.get_ref().and_then(|r| r.downcast_ref::<OutputFull>())
+            {
+                Refusal::OverCap(*cap)
+            } else if e.kind() == std::io::ErrorKind::TimedOut {
+                Refusal::Deadline
+            } else {
+                Refusal::Rejected(format!("the host could not take the row: {e}"))
+            }
+        })
     }
 }
 
@@ -96,6 +130,7 @@ impl Refusal {
                 "output limit of {} reached; stop emitting",
                 human_bytes(*cap)
             ),
+            Refusal::Deadline => "the invocation's deadline passed; stop emitting".to_string(),
             Refusal::Rejected(why) => why.clone(),
         }
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Subcommand;
 use serde_json::json;
 use skillhost_contract::error::Failure;
+use skillhost_contract::text::escape;
 use skillhost_contract::types::{HttpError, HttpRequest, Method};
 use skillhost_upstream::auth::AccessToken;
 use skillhost_upstream::connections::{Config, Connection, SecretSource};
@@ -123,7 +124,7 @@ async fn check_token(
             Ok(token)
         }
         Err(e) => {
-            println!("FAIL token: {e}");
+            println!("FAIL token: {}", escape(&e.to_string()));
             Err(Failure::skill(format!(
                 "connection `{}`: no token could be obtained",
                 connection.name
@@ -146,7 +147,7 @@ fn check_permission(connection: &Connection, token: &AccessToken) -> bool {
                 "FAIL permission: the token's roles are [{}], without {permission}. In Entra ID > App \
                  registrations > {} > API permissions, add {} > Application permissions > {permission}, \
                  then select \"Grant admin consent\"",
-                roles.join(", "),
+                escape(&roles.join(", ")),
                 connection.client_id,
                 api.permission_api_name()
             );
@@ -190,7 +191,7 @@ async fn check_probe(
             false
         }
         Err(e) => {
-            println!("FAIL probe: GET {path}: {}", describe_http_error(&e));
+            println!("FAIL probe: GET {path}: {}", escape(&describe_http_error(&e)));
             false
         }
     })

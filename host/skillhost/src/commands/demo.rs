@@ -72,7 +72,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
         sim.base_url(),
         args.incidents
     );
-    invoke_and_print(&host, prepared, args.output).await
+    invoke_and_print(&host, prepared, args.output, false).await
 }
 
 /// A private temporary file holding the simulator's secret, removed on drop.

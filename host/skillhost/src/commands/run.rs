@@ -3,21 +3,25 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use clap::Args;
 use serde_json::{Map, Value};
 use skillhost_contract::error::Failure;
 use skillhost_contract::manifest::OutputKind;
 use skillhost_runtime::capabilities::RowSink;
+use skillhost_runtime::capabilities::emit::OutputFull;
 use skillhost_runtime::host::{PreparedInvocation, SkillHost};
 use skillhost_runtime::limits::{SandboxLimits, parse_bytes, parse_duration};
 use skillhost_runtime::sandbox::RuntimeOptions;
+use skillhost_runtime::violation::Violation;
 use skillhost_upstream::audit::AuditLog;
 use skillhost_upstream::connections::Config;
 use skillhost_upstream::outbound::Connector;
 
 use crate::global::GlobalArgs;
 use crate::output::{OutputFormat, RowPrinter};
+use crate::pipe::stdout_pipe;
 use crate::progress::Progress;
 
 /// `run` arguments.
@@ -49,6 +53,11 @@ pub struct RunArgs {
     /// Append one JSON line per HTTP call the skill makes to this file.
     #[arg(long, value_name = "PATH")]
     pub audit_log: Option<PathBuf>,
+
+    /// Write CSV cells as they are. By default a cell a spreadsheet would run as a formula
+    /// (starting with =, +, -, @, tab or CR, plain numbers excepted) is prefixed with '.
+    #[arg(long)]
+    pub csv_raw: bool,
 }
 
 /// Sandbox limits.
@@ -62,9 +71,14 @@ pub struct LimitArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub timeout: String,
 
-    /// Cap on the result plus emitted rows, such as 256M.
+    /// Cap on the result plus emitted rows, and on what is printed of them, such as 256M.
     #[arg(long, value_name = "SIZE", default_value = "256M")]
     pub max_output: String,
+
+    /// Cap on the skill's log messages for the invocation, such as 4M; the rest is dropped and
+    /// counted.
+    #[arg(long, value_name = "SIZE", default_value = "4M")]
+    pub max_log: String,
 }
 
 impl LimitArgs {
@@ -76,6 +90,8 @@ impl LimitArgs {
                 .map_err(|m| Failure::usage(format!("--timeout: {m}")))?,
             max_output: parse_bytes(&self.max_output)
                 .map_err(|m| Failure::usage(format!("--max-output: {m}")))?,
+            max_log: parse_bytes(&self.max_log)
+                .map_err(|m| Failure::usage(format!("--max-log: {m}")))?,
         })
     }
 }
@@ -115,7 +131,7 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<(), Failure> {
         }
     };
     let prepared = host.prepare(&args.id, input, connection, limits)?;
-    invoke_and_print(&host, prepared, args.output).await
+    invoke_and_print(&host, prepared, args.output, args.csv_raw).await
 }
 
 /// The input of `--input`: inline JSON or `@file`.
@@ -132,17 +148,27 @@ fn read_input_arg(input: Option<&str>) -> Result<Option<String>, Failure> {
 }
 
 /// Runs a prepared invocation and prints its output in `format`: rows as they arrive, then the
-/// result or summary.
+/// result or summary. Output goes through a bounded pipe, so a reader that stops reading cannot
+/// hold the command past the invocation's deadline.
 pub async fn invoke_and_print(
     host: &SkillHost,
     prepared: PreparedInvocation,
     format: OutputFormat,
+    raw_csv: bool,
 ) -> Result<(), Failure> {
     let manifest = prepared.skill.manifest.clone();
-    let printer = Arc::new(Mutex::new(RowPrinter::stdout(
+    let limits = prepared.limits;
+    let deadline = Instant::now() + limits.timeout;
+    let (writer, pipe) = stdout_pipe(deadline, limits.max_output)
+        .map_err(|e| Failure::other(format!("cannot start the output writer: {e}")))?;
+    let printer = RowPrinter::new(
         format,
         manifest.columns.clone(),
-    )));
+        Box::new(std::io::BufWriter::new(writer)),
+        std::io::stdout().is_terminal(),
+    )
+    .raw_csv(raw_csv);
+    let printer = Arc::new(Mutex::new(printer));
     let progress = (manifest.output == OutputKind::Dataset && std::io::stderr().is_terminal())
         .then(|| Progress::new(prepared.capabilities.connection.clone()));
     let sink = PrinterSink {
@@ -155,16 +181,29 @@ pub async fn invoke_and_print(
         .map_err(|_| Failure::other("internal error: the row printer is still in use"))?
         .into_inner()
         .map_err(|_| Failure::other("internal error: the row printer failed while printing"))?;
-    let value = result?.output;
-    let printed = match manifest.output {
-        OutputKind::Dataset => printer.finish_dataset(&value),
-        OutputKind::Object => printer.finish_object(value),
+    let printed = match result {
+        Ok(invocation) => match manifest.output {
+            OutputKind::Dataset => printer.finish_dataset(&invocation.output),
+            OutputKind::Object => printer.finish_object(invocation.output),
+        },
+        Err(failure) => {
+            // The rows printed so far still reach the reader, within the deadline.
+            let _ = printer.abandon();
+            let _ = pipe.finish();
+            return Err(failure);
+        }
     };
-    match printed {
+    match printed.and_then(|()| pipe.finish()) {
         Ok(()) => Ok(()),
         // A closed pipe (`| head`) is the reader's choice, not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::other(format!("cannot write the output: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            Err(Violation::Deadline(limits.timeout).into_failure(&manifest.id))
+        }
+        Err(e) => match e.get_ref().and_then(|r| r.downcast_ref::<OutputFull>()) {
+            Some(OutputFull(cap)) => Err(Violation::Output(*cap).into_failure(&manifest.id)),
+            None => Err(Failure::other(format!("cannot write the output: {e}"))),
+        },
     }
 }
 

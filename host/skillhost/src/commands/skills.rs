@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 use skillhost_contract::error::Failure;
+use skillhost_contract::text::escape;
 use skillhost_runtime::host::SkillHost;
 use skillhost_runtime::sandbox::RuntimeOptions;
 use skillhost_upstream::outbound::Connector;
@@ -41,36 +42,36 @@ pub fn report_problems(host: &SkillHost) {
     for problem in host.registry().problems() {
         eprintln!(
             "skillhost: skipped {}: {}",
-            problem.path.display(),
-            problem.message
+            escape(&problem.path.display().to_string()),
+            escape(&problem.message)
         );
     }
 }
 
 fn list(host: &SkillHost) {
-    let skills: Vec<_> = host.registry().skills().collect();
-    let id_width = skills
-        .iter()
-        .map(|s| s.manifest.id.len())
-        .max()
-        .unwrap_or(2)
-        .max(2);
-    let version_width = skills
-        .iter()
-        .map(|s| s.manifest.version.len())
-        .max()
-        .unwrap_or(7)
-        .max(7);
+    let skills: Vec<[String; 3]> = host
+        .registry()
+        .skills()
+        .map(|s| {
+            let m = &s.manifest;
+            [&m.id, &m.version, &m.description].map(|t| escape(t).into_owned())
+        })
+        .collect();
+    let width = |i: usize, min: usize| {
+        skills
+            .iter()
+            .map(|s| s[i].chars().count())
+            .max()
+            .unwrap_or(min)
+            .max(min)
+    };
+    let (id_width, version_width) = (width(0, 2), width(1, 7));
     println!(
         "{:<id_width$}  {:<version_width$}  DESCRIPTION",
         "ID", "VERSION"
     );
-    for skill in skills {
-        let m = &skill.manifest;
-        println!(
-            "{:<id_width$}  {:<version_width$}  {}",
-            m.id, m.version, m.description
-        );
+    for [id, version, description] in skills {
+        println!("{id:<id_width$}  {version:<version_width$}  {description}");
     }
 }
 

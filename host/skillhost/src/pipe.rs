@@ -1,0 +1,199 @@
+//! Standard output through a bounded buffer and a writer thread of its own.
+//!
+//! Threat: a reader that stops reading (`skillhost run … | sleep 15`) blocks a write to stdout,
+//! and a write blocked in the kernel cannot be interrupted by the invocation's deadline: the
+//! host would live as long as the reader pleases. Here the invocation hands its output to a
+//! bounded queue; a writer thread does the blocking writes. When the queue is full the
+//! invocation waits, but only until its deadline, and the command then ends (exit 4) whether or
+//! not the writer ever finishes. The queue also counts what the command writes against
+//! `--max-output`, whatever the format makes of a row.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use skillhost_runtime::capabilities::emit::OutputFull;
+
+/// Bytes queued for the writer thread before a write waits.
+const QUEUE_BYTES: usize = 1 << 20;
+
+#[derive(Default)]
+struct Queue {
+    chunks: VecDeque<Vec<u8>>,
+    queued: usize,
+    closed: bool,
+    /// The writer wrote everything of a closed queue.
+    drained: bool,
+    /// The error the writer met (a closed pipe): every later write returns it.
+    failed: Option<std::io::ErrorKind>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A poisoned lock only means a writer panicked mid-update of plain data; go on with it.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The writing side: what a printer writes to.
+pub struct PipeWriter {
+    shared: Arc<Shared>,
+    deadline: Instant,
+    limit: usize,
+    written: usize,
+}
+
+/// The writer thread's handle.
+pub struct StdoutPipe {
+    shared: Arc<Shared>,
+    deadline: Instant,
+}
+
+/// Starts the writer thread; writes wait for room at most until `deadline`, and stop at `limit`
+/// bytes in all.
+pub fn stdout_pipe(deadline: Instant, limit: usize) -> std::io::Result<(PipeWriter, StdoutPipe)> {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue::default()),
+        changed: Condvar::new(),
+    });
+    let for_thread = shared.clone();
+    std::thread::Builder::new()
+        .name("skillhost-stdout".into())
+        .spawn(move || write_out(&for_thread))?;
+    Ok((
+        PipeWriter {
+            shared: shared.clone(),
+            deadline,
+            limit,
+            written: 0,
+        },
+        StdoutPipe { shared, deadline },
+    ))
+}
+
+/// The writer thread: takes chunks off the queue and writes them to stdout.
+fn write_out(shared: &Shared) {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    loop {
+        let chunk = {
+            let mut queue = shared.lock();
+            loop {
+                if let Some(chunk) = queue.chunks.pop_front() {
+                    break Some(chunk);
+                }
+                if queue.closed {
+                    break None;
+                }
+                queue = shared
+                    .changed
+                    .wait(queue)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let Some(chunk) = chunk else {
+            let result = out.flush();
+            let mut queue = shared.lock();
+            if let Err(e) = result {
+                queue.failed.get_or_insert(e.kind());
+            }
+            queue.drained = true;
+            shared.changed.notify_all();
+            return;
+        };
+        let len = chunk.len();
+        let result = out.write_all(&chunk).and_then(|()| {
+            if shared.lock().chunks.is_empty() {
+                out.flush()
+            } else {
+                Ok(())
+            }
+        });
+        let mut queue = shared.lock();
+        queue.queued = queue.queued.saturating_sub(len);
+        if let Err(e) = result {
+            queue.failed.get_or_insert(e.kind());
+            queue.chunks.clear();
+            queue.queued = 0;
+        }
+        shared.changed.notify_all();
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.written.saturating_add(data.len()) > self.limit {
+            return Err(std::io::Error::other(OutputFull(self.limit)));
+        }
+        let mut queue = self.shared.lock();
+        loop {
+            if let Some(kind) = queue.failed {
+                return Err(kind.into());
+            }
+            if queue.queued < QUEUE_BYTES {
+                break;
+            }
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the reader of the output did not keep up before the deadline",
+                ));
+            }
+            queue = self
+                .shared
+                .changed
+                .wait_timeout(queue, self.deadline - now)
+                .map(|(q, _)| q)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        queue.queued += data.len();
+        queue.chunks.push_back(data.to_vec());
+        self.written += data.len();
+        self.shared.changed.notify_all();
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl StdoutPipe {
+    /// Closes the pipe and waits, until the deadline at most, for the writer to have written
+    /// everything. `TimedOut` when the reader did not take it all in time.
+    pub fn finish(self) -> std::io::Result<()> {
+        let mut queue = self.shared.lock();
+        if !queue.closed {
+            queue.closed = true;
+            self.shared.changed.notify_all();
+        }
+        loop {
+            if let Some(kind) = queue.failed {
+                return Err(kind.into());
+            }
+            if queue.drained {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the reader of the output did not take it all before the deadline",
+                ));
+            }
+            queue = self
+                .shared
+                .changed
+                .wait_timeout(queue, self.deadline - now)
+                .map(|(q, _)| q)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+}
