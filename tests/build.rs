@@ -43,8 +43,7 @@ fn write_bombs(dest: &std::path::Path) {
         ("table_bomb.wasm", tables),
         ("instance_bomb.wasm", instances),
     ] {
-        std::fs::write(dest.join(name), bytes)
-            .unwrap_or_else(|e| panic!("write {name}: {e}"));
+        std::fs::write(dest.join(name), bytes).unwrap_or_else(|e| panic!("write {name}: {e}"));
     }
 }
 

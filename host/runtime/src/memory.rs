@@ -144,7 +144,8 @@ mod tests {
     fn a_growth_that_failed_after_it_was_granted_is_not_counted() {
         let mut cap = MemoryCap::new(10 * MIB);
         assert!(cap.memory_growing(0, 8 * MIB, None).unwrap());
-        cap.memory_grow_failed(wasmtime::Error::msg("no memory")).unwrap();
+        cap.memory_grow_failed(wasmtime::Error::msg("no memory"))
+            .unwrap();
         assert!(cap.memory_growing(0, 8 * MIB, None).unwrap());
     }
 }

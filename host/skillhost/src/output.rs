@@ -198,8 +198,7 @@ impl RowPrinter {
     /// Ends the output of a run that failed: the rows printed so far are kept (a `table`
     /// prints its window), nothing is added.
     pub fn abandon(mut self) -> std::io::Result<()> {
-        if self.format == OutputFormat::Table && self.widths.is_none() && !self.window.is_empty()
-        {
+        if self.format == OutputFormat::Table && self.widths.is_none() && !self.window.is_empty() {
             self.print_window()?;
         }
         self.out.flush()
@@ -415,16 +414,21 @@ mod tests {
 
     #[test]
     fn csv_neutralizes_formulas_but_not_numbers_unless_raw() {
-        let formula = json!({"id": "=HYPERLINK(\"http://evil\")", "tags": "-5", "note": "@SUM(A1)"});
+        let formula =
+            json!({"id": "=HYPERLINK(\"http://evil\")", "tags": "-5", "note": "@SUM(A1)"});
         let out = print(OutputFormat::Csv, std::slice::from_ref(&formula));
         assert_eq!(
             out,
             "id,tags,note\n\"'=HYPERLINK(\"\"http://evil\"\")\",-5,'@SUM(A1)\n"
         );
         let shared = Shared::default();
-        let mut printer =
-            RowPrinter::new(OutputFormat::Csv, vec!["id".into()], Box::new(shared.clone()), false)
-                .raw_csv(true);
+        let mut printer = RowPrinter::new(
+            OutputFormat::Csv,
+            vec!["id".into()],
+            Box::new(shared.clone()),
+            false,
+        )
+        .raw_csv(true);
         printer.row(formula.as_object().unwrap().clone()).unwrap();
         printer.finish_dataset(&json!({})).unwrap();
         let out = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();

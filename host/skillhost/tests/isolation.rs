@@ -95,7 +95,8 @@ fn five_hundred_core_instances_are_more_than_an_invocation_may_create() {
     let run = host.run(&["skills", "list"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stderr.contains("instance_bomb.wasm: describe() failed: "),
+        run.stderr
+            .contains("instance_bomb.wasm: describe() failed: "),
         "{}",
         run.stderr
     );
@@ -107,7 +108,11 @@ fn a_log_flood_stops_at_the_log_cap_and_says_how_much_was_dropped() {
     let host = Host::with(&["log-flood"]);
     let run = host.run(&["run", "log-flood", "-p", "mode=flood", "--max-log", "1M"]);
     assert_eq!(run.code, 0, "{}", &run.stderr[..run.stderr.len().min(300)]);
-    assert!(run.stderr.len() < 2 << 20, "{} bytes of stderr", run.stderr.len());
+    assert!(
+        run.stderr.len() < 2 << 20,
+        "{} bytes of stderr",
+        run.stderr.len()
+    );
     assert!(
         run.stderr.contains(&format!(
             "log truncated: {} bytes dropped after the invocation's log limit of 1048576 bytes",
@@ -131,7 +136,11 @@ fn a_log_message_cannot_forge_host_lines_or_drive_the_terminal() {
         run.stderr
     );
     assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
-    assert!(!run.stderr.contains("\nskillhost: connection"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("\nskillhost: connection"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -152,7 +161,11 @@ fn table_cells_and_errors_of_a_skill_are_escaped() {
     let host = Host::with(&["terminal-escape"]);
     let run = host.run(&["run", "terminal-escape", "-o", "table"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(!run.stdout.contains('\u{1b}') && !run.stdout.contains('\r'), "{:?}", run.stdout);
+    assert!(
+        !run.stdout.contains('\u{1b}') && !run.stdout.contains('\r'),
+        "{:?}",
+        run.stdout
+    );
     assert!(
         run.stdout
             .contains("\\e[31mred\\u{202e}txt\\r\\nforged row"),
@@ -199,7 +212,16 @@ fn a_table_of_thirty_thousand_wide_rows_streams_in_bounded_memory() {
     let host = Host::with(&["output-flood"]);
     let (run, rss) = run_measured(
         &host,
-        &["run", "output-flood", "-p", "mode=rows", "-p", "count=30000", "-o", "table"],
+        &[
+            "run",
+            "output-flood",
+            "-p",
+            "mode=rows",
+            "-p",
+            "count=30000",
+            "-o",
+            "table",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.lines().count(), 2 + 30_000);
@@ -211,7 +233,14 @@ fn a_result_of_millions_of_tiny_values_is_refused_before_the_host_expands_it() {
     let host = Host::with(&["output-flood"]);
     let (run, rss) = run_measured(
         &host,
-        &["run", "output-flood", "-p", "mode=result", "-p", "count=3000000"],
+        &[
+            "run",
+            "output-flood",
+            "-p",
+            "mode=result",
+            "-p",
+            "count=3000000",
+        ],
     );
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
@@ -272,5 +301,9 @@ fn the_deadline_holds_when_nobody_reads_stdout() {
         "{text}"
     );
     // Not a timed target: only that the deadline, not the reader, ended the run.
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -191,7 +191,10 @@ async fn check_probe(
             false
         }
         Err(e) => {
-            println!("FAIL probe: GET {path}: {}", escape(&describe_http_error(&e)));
+            println!(
+                "FAIL probe: GET {path}: {}",
+                escape(&describe_http_error(&e))
+            );
             false
         }
     })
