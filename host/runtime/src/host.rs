@@ -12,7 +12,7 @@ use skillhost_upstream::outbound::Connector;
 use crate::capabilities::{Capabilities, RowSink};
 use crate::compile_cache::CompileCache;
 use crate::limits::SandboxLimits;
-use crate::registry::{SkillRegistry, SkillSource};
+use crate::registry::{RegistryLimits, SkillRegistry, SkillSource};
 use crate::sandbox::{Invocation, LoadedSkill, Runtime, RuntimeOptions};
 
 /// A runtime, the skills it found, and the process's outbound state.
@@ -35,16 +35,27 @@ pub struct PreparedInvocation {
 }
 
 impl SkillHost {
-    /// Starts the engine and scans `sources`.
+    /// Starts the engine and scans `sources` with the registry's default limits.
     pub async fn open(
         options: RuntimeOptions,
         cache: CompileCache,
         sources: Vec<SkillSource>,
         connector: Arc<Connector>,
     ) -> Result<Self, Failure> {
+        Self::open_with(options, RegistryLimits::default(), cache, sources, connector).await
+    }
+
+    /// Starts the engine and scans `sources` under `limits`.
+    pub async fn open_with(
+        options: RuntimeOptions,
+        limits: RegistryLimits,
+        cache: CompileCache,
+        sources: Vec<SkillSource>,
+        connector: Arc<Connector>,
+    ) -> Result<Self, Failure> {
         let runtime = Runtime::new(options)
             .map_err(|e| Failure::other(format!("cannot start the wasm engine: {e:#}")))?;
-        let registry = SkillRegistry::scan(&runtime, cache, sources).await;
+        let registry = SkillRegistry::scan_with(&runtime, cache, sources, limits).await;
         Ok(SkillHost {
             runtime,
             registry,

@@ -8,7 +8,8 @@ use clap::Args;
 use skillhost_contract::error::Failure;
 use skillhost_runtime::compile_cache::CompileCache;
 use skillhost_runtime::host::SkillHost;
-use skillhost_runtime::registry::{EmbeddedSkill, SkillSource};
+use skillhost_runtime::limits::parse_bytes;
+use skillhost_runtime::registry::{EmbeddedSkill, RegistryLimits, SkillSource};
 use skillhost_runtime::sandbox::RuntimeOptions;
 use skillhost_upstream::outbound::Connector;
 
@@ -36,6 +37,11 @@ pub struct GlobalArgs {
     /// Compile every component on every run instead of using the cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+
+    /// The largest component file a skills folder may hold, such as 64M; a larger one is skipped
+    /// without being read.
+    #[arg(long, global = true, value_name = "SIZE", default_value = "64M")]
+    pub max_component_size: String,
 
     /// Log more to stderr (-v: debug, -vv: trace). SKILLHOST_LOG takes a tracing filter too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -82,8 +88,14 @@ impl GlobalArgs {
         options: RuntimeOptions,
         connector: Arc<Connector>,
     ) -> Result<SkillHost, Failure> {
-        SkillHost::open(
+        let max_component_bytes = parse_bytes(&self.max_component_size)
+            .map_err(|m| Failure::usage(format!("--max-component-size: {m}")))?;
+        let limits = RegistryLimits {
+            max_component_bytes: max_component_bytes as u64,
+        };
+        SkillHost::open_with(
             options,
+            limits,
             self.compile_cache(),
             self.skill_sources(),
             connector,
