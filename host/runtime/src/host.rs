@@ -42,7 +42,14 @@ impl SkillHost {
         sources: Vec<SkillSource>,
         connector: Arc<Connector>,
     ) -> Result<Self, Failure> {
-        Self::open_with(options, RegistryLimits::default(), cache, sources, connector).await
+        Self::open_with(
+            options,
+            RegistryLimits::default(),
+            cache,
+            sources,
+            connector,
+        )
+        .await
     }
 
     /// Starts the engine and scans `sources` under `limits`.

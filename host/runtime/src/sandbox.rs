@@ -117,10 +117,12 @@ impl Runtime {
         match tokio::time::timeout(limits.timeout, call).await {
             Ok(Ok(info)) => Ok(info),
             // The epoch deadline stopped a describe() that computes without end.
-            Ok(Err(e)) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) => Err(format!(
-                "describe() did not return within {}",
-                human_duration(limits.timeout)
-            )),
+            Ok(Err(e)) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) => {
+                Err(format!(
+                    "describe() did not return within {}",
+                    human_duration(limits.timeout)
+                ))
+            }
             Ok(Err(e)) => Err(describe_trap(&e, &stderr)),
             Err(_) => Err(format!(
                 "describe() did not return within {}",

@@ -24,6 +24,9 @@ pub enum Violation {
     Output(usize),
     /// A capability call was refused by policy.
     Denied(String),
+    /// An HTTP call could not be paced in before the deadline (the message says how long it
+    /// would have waited, for which window, and how much time was left).
+    Paced(String),
 }
 
 impl Violation {
@@ -51,6 +54,9 @@ impl Violation {
             Violation::Denied(why) => {
                 Failure::sandbox(format!("skill `{skill}` was denied a capability: {why}"))
             }
+            Violation::Paced(why) => Failure::sandbox(format!(
+                "skill `{skill}` was stopped by its connection's pacing: {why}"
+            )),
         }
     }
 }

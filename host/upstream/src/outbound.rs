@@ -2,11 +2,16 @@
 //! authenticated, sent, retried and audited.
 //!
 //! Threat: the request comes from untrusted code and the answer from the network. The egress
-//! policy runs before a token is fetched, so a denied request never carries one; guest headers
-//! that could override authentication or routing are dropped; redirects are not followed (see
+//! policy runs before a token is fetched, so a denied request never carries one, and a denial is
+//! final (never retried); guest headers that could override authentication or routing are
+//! dropped, headers outside the allow-list, oversized or malformed requests and calls to the
+//! login service are denied (see [`crate::egress`]); redirects are not followed (see
 //! [`crate::client`]); answers are size-capped; every wait (pacing, `Retry-After`, backoff) stays
-//! inside the invocation's deadline. One tenant's connection shares no token, client or pacer
-//! with another's.
+//! inside the invocation's deadline, and a pacing wait that would pass it is reported as pacing.
+//! One invocation may make at most [`CallLimits::max_requests`] requests (denied ones count), and
+//! its audit records are capped (see [`crate::audit`]), so a skill looping on refused calls can
+//! neither spin the host forever nor fill its disk. One tenant's connection shares no token,
+//! client or pacer with another's.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,13 +21,15 @@ use std::time::Instant;
 use reqwest::Url;
 use skillhost_contract::types::{ConnectionInfo, HttpError, HttpRequest, HttpResponse, Method};
 
-use crate::audit::{AuditLog, AuditTrail, CallRecord};
+use crate::audit::{
+    AuditLog, AuditTrail, CallRecord, DEFAULT_MAX_AUDIT_BYTES, DEFAULT_MAX_FIELD_BYTES,
+};
 use crate::auth::{AccessToken, TokenCache};
 use crate::body::IncomingBody;
 use crate::client::error_chain;
 use crate::connections::Connection;
-use crate::egress::{EgressPolicy, is_forbidden_header};
-use crate::pacing::Pacer;
+use crate::egress::{Admitted, EgressPolicy, RequestLimits};
+use crate::pacing::{Pacer, PacingRefusal, Window};
 use crate::providers::microsoft::Api;
 use crate::retry::{RetryPolicy, backoff, retry_after};
 
@@ -50,11 +57,22 @@ impl Connector {
         &self.tokens
     }
 
-    /// Binds `connection` to one invocation ending at `deadline`.
+    /// Binds `connection` to one invocation ending at `deadline`, under the default
+    /// [`CallLimits`].
     pub fn bind(
         self: &Arc<Self>,
         connection: Connection,
         deadline: Instant,
+    ) -> Result<Arc<BoundConnection>, String> {
+        self.bind_with_limits(connection, deadline, CallLimits::default())
+    }
+
+    /// Binds `connection` to one invocation ending at `deadline`, under `limits`.
+    pub fn bind_with_limits(
+        self: &Arc<Self>,
+        connection: Connection,
+        deadline: Instant,
+        limits: CallLimits,
     ) -> Result<Arc<BoundConnection>, String> {
         let client = self.client(&connection)?;
         let pacer = self.pacer(&connection);
@@ -62,8 +80,15 @@ impl Connector {
             .services()
             .into_iter()
             .filter_map(|s| connection.service_base(&s).map(|base| (s, base)));
-        let policy = EgressPolicy::new(services);
-        let audit = AuditTrail::new(self.audit.clone(), &connection.tenant, &connection.name);
+        let policy =
+            EgressPolicy::new(services, &connection.login_base()).with_limits(limits.request);
+        let audit = AuditTrail::with_caps(
+            self.audit.clone(),
+            &connection.tenant,
+            &connection.name,
+            limits.max_audit_bytes,
+            limits.max_audit_field_bytes,
+        );
         Ok(Arc::new(BoundConnection {
             connector: self.clone(),
             connection,
@@ -72,7 +97,10 @@ impl Connector {
             policy,
             audit,
             deadline,
+            limits,
             requests: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            pacing_refusal: Mutex::new(None),
         }))
     }
 
@@ -102,6 +130,42 @@ impl Connector {
     }
 }
 
+/// What one invocation may do through its bound connection.
+///
+/// Defaults: 10,000 requests, 16 MiB of audit records, 2 KiB per skill-controlled audit field
+/// (service, path, reason), and the request shape of [`RequestLimits::default`] (32 headers,
+/// 16 KiB of headers, an 8 KiB path and query, a 1 MiB body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    /// Requests (`http.send` and `http.send-streaming` calls, each fetch of `http.send` counted)
+    /// one invocation may make, denied ones included; the host's own retries are not counted.
+    /// Past it every request is denied. Default 10,000.
+    ///
+    /// Denied requests are counted and audited but not paced: they never reach the service, and
+    /// pacing them would spend the pacing window the (tenant, app) shares with every other
+    /// invocation, so one hostile skill could starve the others by being refused.
+    pub max_requests: u64,
+    /// Bytes of audit records one invocation may write; past it records are dropped and one
+    /// `truncated` record says how much when the invocation ends. Default 16 MiB.
+    pub max_audit_bytes: u64,
+    /// Bytes kept of each skill-controlled field of an audit record (the cut is marked), which
+    /// bounds one record to a few times this. Default 2 KiB.
+    pub max_audit_field_bytes: usize,
+    /// The shape one request may have (headers, path, body).
+    pub request: RequestLimits,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits {
+            max_requests: 10_000,
+            max_audit_bytes: DEFAULT_MAX_AUDIT_BYTES,
+            max_audit_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+            request: RequestLimits::default(),
+        }
+    }
+}
+
 /// One connection, bound to one invocation and its deadline.
 pub struct BoundConnection {
     connector: Arc<Connector>,
@@ -111,7 +175,10 @@ pub struct BoundConnection {
     policy: EgressPolicy,
     audit: AuditTrail,
     deadline: Instant,
+    limits: CallLimits,
     requests: AtomicU64,
+    calls: AtomicU64,
+    pacing_refusal: Mutex<Option<String>>,
 }
 
 /// The head of an answer, its body still to be read.
@@ -128,6 +195,8 @@ pub struct StreamedAnswer {
 enum Attempt {
     Answer(reqwest::Response),
     Transport(String),
+    /// The request could not be formed (the policy should have refused it): final, not retried.
+    Malformed(String),
     Timeout,
 }
 
@@ -172,6 +241,24 @@ impl BoundConnection {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// Requests the skill made so far through this binding, denied ones included (what
+    /// [`CallLimits::max_requests`] counts).
+    pub fn requests_made(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The limits of this binding.
+    pub fn limits(&self) -> CallLimits {
+        self.limits
+    }
+
+    /// Why the last call that failed with [`HttpError::Timeout`] did, when it was pacing rather
+    /// than the deadline passing: the wait for the pacing window would have ended after the
+    /// deadline (taken: reported once).
+    pub fn take_pacing_refusal(&self) -> Option<String> {
+        self.pacing_refusal.lock().ok().and_then(|mut r| r.take())
+    }
+
     /// Performs one `http.send` for `skill`: the whole body is read (up to the cap). A body cut
     /// short or stalled is fetched again, within the retry budget and the deadline: nothing of it
     /// reached the guest yet.
@@ -183,7 +270,7 @@ impl BoundConnection {
                 status,
                 headers,
                 body: mut incoming,
-            } = self.send_streaming(skill, request.clone()).await?;
+            } = self.stream(skill, &request).await?;
             let why = match read_all(&mut incoming).await {
                 Ok(body) => {
                     return Ok(HttpResponse {
@@ -219,6 +306,15 @@ impl BoundConnection {
         skill: &str,
         request: HttpRequest,
     ) -> Result<StreamedAnswer, HttpError> {
+        self.stream(skill, &request).await
+    }
+
+    /// [`BoundConnection::send_streaming`] of a borrowed request (`send` may fetch it again).
+    async fn stream(
+        &self,
+        skill: &str,
+        request: &HttpRequest,
+    ) -> Result<StreamedAnswer, HttpError> {
         let (response, record) = self.exchange(skill, request).await?;
         let status = response.status().as_u16();
         let headers = header_list(&response);
@@ -237,11 +333,12 @@ impl BoundConnection {
         })
     }
 
-    /// Policy, then pacing, token, request and retries, up to the head of the answer to hand over.
+    /// Request cap and policy, then pacing, token, request and retries, up to the head of the
+    /// answer to hand over.
     async fn exchange(
         &self,
         skill: &str,
-        request: HttpRequest,
+        request: &HttpRequest,
     ) -> Result<(reqwest::Response, CallRecord), HttpError> {
         let mut record = CallRecord {
             skill: skill.to_string(),
@@ -275,13 +372,21 @@ impl BoundConnection {
         }
     }
 
-    /// Resolves the request through the egress policy; a denial is audited and returned.
-    fn admit(&self, request: HttpRequest, record: &mut CallRecord) -> Result<Call, HttpError> {
-        let url = match self
-            .policy
-            .resolve(&request.service, &request.path_and_query)
-        {
-            Ok(url) => url,
+    /// Counts the request against the invocation's cap, then decides it by the egress policy;
+    /// a denial is audited and returned (it is final: not paced, not retried).
+    fn admit(&self, request: &HttpRequest, record: &mut CallRecord) -> Result<Call, HttpError> {
+        let made = self.calls.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        let decision = if made > self.limits.max_requests {
+            Err(format!(
+                "the invocation reached its limit of {} requests through connection `{}` \
+                 (denied requests count too); request {made} was refused",
+                self.limits.max_requests, self.connection.name
+            ))
+        } else {
+            self.policy.admit(request)
+        };
+        let Admitted { url, headers } = match decision {
+            Ok(admitted) => admitted,
             Err(why) => {
                 self.audit.record(record, "denied", Some(&why), None, 0);
                 return Err(HttpError::Denied(why));
@@ -299,36 +404,55 @@ impl BoundConnection {
             },
             url,
             scope: self.connection.cloud.scope(api),
-            headers: request
-                .headers
-                .into_iter()
-                .filter(|(name, _)| !is_forbidden_header(name))
-                .collect(),
-            body: request.body,
+            headers,
+            // Within the policy's body limit.
+            body: request.body.clone(),
         })
     }
 
-    /// Waits for the connection's pacing to allow one more call, within the deadline.
+    /// Waits for the connection's pacing to allow one more call, within the deadline. A wait
+    /// that would pass the deadline is refused at once: the guest gets a timeout, and
+    /// [`BoundConnection::take_pacing_refusal`] says it was pacing.
     async fn pace(&self, record: &CallRecord) -> Result<(), HttpError> {
-        if self.pacer.acquire(self.deadline).await.is_ok() {
-            return Ok(());
+        let refusal = match self.pacer.admit(self.deadline).await {
+            Ok(_) => return Ok(()),
+            Err(refusal) => refusal,
+        };
+        let why = self.pacing_message(&refusal);
+        tracing::debug!("{why}");
+        let reason = format!(
+            "paced: the next call would wait {} for its pacing window, past the deadline in {}",
+            seconds(refusal.wait),
+            seconds(refusal.remaining)
+        );
+        self.audit.record(record, "allowed", Some(&reason), None, 0);
+        if let Ok(mut slot) = self.pacing_refusal.lock() {
+            *slot = Some(why);
         }
-        tracing::warn!(
-            "connection `{}`: the next call would wait past the deadline to stay within {} calls \
-             per minute and {} per hour; raise --timeout, or the connection's pacing if the \
-             service allows more",
-            self.connection.name,
-            self.connection.pacing.per_minute,
-            self.connection.pacing.per_hour
-        );
-        self.audit.record(
-            record,
-            "allowed",
-            Some("deadline reached while pacing"),
-            None,
-            0,
-        );
         Err(HttpError::Timeout)
+    }
+
+    /// What the operator is told when pacing, not the skill, ran out of time.
+    fn pacing_message(&self, refusal: &PacingRefusal) -> String {
+        let pacing = self.connection.pacing;
+        let (calls, window) = match refusal.window {
+            Window::Minute => (pacing.per_minute, "minute"),
+            Window::Hour => (pacing.per_hour, "hour"),
+        };
+        let plural = if calls == 1 { "call" } else { "calls" };
+        let scale = if (pacing.time_scale - 1.0).abs() > f64::EPSILON {
+            format!(", time_scale {}", pacing.time_scale)
+        } else {
+            String::new()
+        };
+        format!(
+            "the next call of connection `{}` would wait {} for its pacing window ({calls} \
+             {plural} per {window}{scale}), past the invocation's deadline in {}; raise \
+             --timeout or the connection's pacing",
+            self.connection.name,
+            seconds(refusal.wait),
+            seconds(refusal.remaining)
+        )
     }
 
     /// A token for `scope`, within the deadline; `stale` names one the API just refused.
@@ -385,6 +509,7 @@ impl BoundConnection {
             Err(_) => Attempt::Timeout,
             Ok(Ok(response)) => Attempt::Answer(response),
             Ok(Err(e)) if e.is_timeout() => Attempt::Timeout,
+            Ok(Err(e)) if e.is_builder() => Attempt::Malformed(error_chain(&e)),
             Ok(Err(e)) => Attempt::Transport(error_chain(&e)),
         }
     }
@@ -411,6 +536,11 @@ impl BoundConnection {
             Attempt::Transport(why) => {
                 self.audit.record(&record, "allowed", Some(&why), None, 0);
                 Err(HttpError::Transport(why))
+            }
+            Attempt::Malformed(why) => {
+                let why = format!("the request could not be formed ({why})");
+                self.audit.record(&record, "denied", Some(&why), None, 0);
+                Err(HttpError::Denied(why))
             }
             Attempt::Timeout => {
                 self.audit
@@ -439,6 +569,11 @@ fn next_step(attempt: &Attempt, retry: RetryPolicy, retries: u32, refreshed: &mu
         Attempt::Transport(_) if can_retry => Step::Wait(backoff(retry, retries)),
         _ => Step::Settle,
     }
+}
+
+/// `d` as seconds with one decimal, such as `12.3 s`.
+fn seconds(d: std::time::Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
 }
 
 /// Every byte of `body`.

@@ -2,12 +2,34 @@
 //!
 //! The Defender incidents API allows 50 calls a minute and 1,500 an hour per app and tenant;
 //! calling faster only earns 429s. A [`Pacer`] holds the recent call times and makes a caller
-//! wait until a call fits both windows, or gives up when that would pass its deadline.
+//! wait until a call fits both windows, or gives up when that would pass its deadline, saying
+//! how long the wait would have been and which window it was for ([`PacingRefusal`]), so the
+//! operator is told it was pacing, not a slow skill.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::connections::Pacing;
+
+/// Which of the two windows made a call wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The per-minute window.
+    Minute,
+    /// The per-hour window.
+    Hour,
+}
+
+/// Why a call was not paced in: the wait for its window would end after the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacingRefusal {
+    /// How long the call would have had to wait for its window.
+    pub wait: Duration,
+    /// How long remained until the deadline.
+    pub remaining: Duration,
+    /// The window it waited for.
+    pub window: Window,
+}
 
 /// Sliding-window limiter for one (tenant, app).
 pub struct Pacer {
@@ -39,6 +61,11 @@ impl Pacer {
     /// Waits until one more call fits, and records it. `Err` when the wait would end after
     /// `deadline` (the caller reports a timeout rather than sleeping past it).
     pub async fn acquire(&self, deadline: Instant) -> Result<Duration, ()> {
+        self.admit(deadline).await.map_err(|_| ())
+    }
+
+    /// Like [`Pacer::acquire`], saying on refusal how long the wait would have been.
+    pub async fn admit(&self, deadline: Instant) -> Result<Duration, PacingRefusal> {
         let started = Instant::now();
         loop {
             let mut calls = self.calls.lock().await;
@@ -55,9 +82,11 @@ impl Pacer {
                 .take_while(|t| now.duration_since(**t) < self.minute)
                 .count();
             let free_at = if calls.len() >= self.per_hour {
-                calls.front().map(|t| *t + self.hour)
+                calls.front().map(|t| (*t + self.hour, Window::Hour))
             } else if in_minute >= self.per_minute {
-                calls.get(calls.len() - in_minute).map(|t| *t + self.minute)
+                calls
+                    .get(calls.len() - in_minute)
+                    .map(|t| (*t + self.minute, Window::Minute))
             } else {
                 None
             };
@@ -66,8 +95,14 @@ impl Pacer {
                     calls.push_back(now);
                     return Ok(started.elapsed());
                 }
-                Some(at) if at > deadline => return Err(()),
-                Some(at) => {
+                Some((at, window)) if at > deadline => {
+                    return Err(PacingRefusal {
+                        wait: at.saturating_duration_since(now),
+                        remaining: deadline.saturating_duration_since(now),
+                        window,
+                    });
+                }
+                Some((at, _)) => {
                     drop(calls);
                     tokio::time::sleep_until(at.into()).await;
                 }
@@ -108,5 +143,41 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(1);
         pacer.acquire(deadline).await.unwrap();
         assert_eq!(pacer.acquire(deadline).await, Err(()));
+    }
+
+    #[tokio::test]
+    async fn a_refusal_says_how_long_the_wait_would_be_and_for_which_window() {
+        let pacer = Pacer::new(Pacing {
+            per_minute: 1,
+            per_hour: 100,
+            time_scale: 1.0,
+        });
+        let deadline = Instant::now() + Duration::from_secs(2);
+        pacer.admit(deadline).await.unwrap();
+        let refusal = pacer.admit(deadline).await.unwrap_err();
+        assert_eq!(refusal.window, Window::Minute);
+        // One minute with the 2% margin, less the moment since the first call.
+        assert!(
+            refusal.wait > Duration::from_secs(61) && refusal.wait <= Duration::from_millis(61_200),
+            "{:?}",
+            refusal.wait
+        );
+        assert!(
+            refusal.remaining > Duration::from_millis(1900)
+                && refusal.remaining <= Duration::from_secs(2),
+            "{:?}",
+            refusal.remaining
+        );
+
+        let hourly = Pacer::new(Pacing {
+            per_minute: 100,
+            per_hour: 1,
+            time_scale: 1.0,
+        });
+        hourly.admit(deadline).await.unwrap();
+        assert_eq!(
+            hourly.admit(deadline).await.unwrap_err().window,
+            Window::Hour
+        );
     }
 }

@@ -48,12 +48,24 @@ impl HttpCapability {
         self.violation.take()
     }
 
-    /// Records what `result`'s error means for the invocation as a whole.
+    /// Records what `result`'s error means for the invocation as a whole. A timeout the pacer
+    /// decided (its wait would have passed the deadline) is reported as pacing, not as the
+    /// deadline.
     fn note<T>(&mut self, result: Result<T, HttpError>) -> Result<T, HttpError> {
-        if let Err(error) = &result
-            && let Some(violation) = violation_of(error, self.timeout)
-        {
-            self.violation = Some(violation);
+        if let Err(error) = &result {
+            let paced = match error {
+                HttpError::Timeout => self
+                    .connection
+                    .as_ref()
+                    .and_then(|c| c.take_pacing_refusal()),
+                _ => None,
+            };
+            if let Some(violation) = paced
+                .map(Violation::Paced)
+                .or_else(|| violation_of(error, self.timeout))
+            {
+                self.violation = Some(violation);
+            }
         }
         result
     }
