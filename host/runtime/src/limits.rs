@@ -89,6 +89,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
+    if d > Duration::from_secs(24 * 3600) {
+        return Err(format!(
+            "{text:?} is longer than a day, the longest an invocation may run"
+        ));
+    }
     if d.is_zero() {
         return Err(
             "a timeout of zero would stop every skill at once; give a positive duration".into(),

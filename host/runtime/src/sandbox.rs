@@ -101,11 +101,14 @@ impl Runtime {
         SkillPre::new(version, pre)
     }
 
-    /// Calls `describe()` in a fresh sandbox with the default limits and no capabilities.
+    /// Calls `describe()` in a fresh sandbox with the default limits (10 s at most) and no
+    /// capabilities, whatever the limits of the command that scans.
     pub async fn describe(&self, pre: &SkillPre<InvocationState>) -> Result<SkillInfo, String> {
+        // Fixed limits, whatever the command's: a refusal is remembered by the component's
+        // digest, so it must not depend on one command's --max-memory or --timeout.
         let limits = SandboxLimits {
-            timeout: self.options.limits.timeout.min(Duration::from_secs(10)),
-            ..self.options.limits
+            timeout: Duration::from_secs(10),
+            ..SandboxLimits::default()
         };
         let (mut store, stderr) = self.new_store(
             "describe",

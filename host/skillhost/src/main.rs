@@ -9,6 +9,14 @@
 
 #![warn(missing_docs)]
 
+/// `eprintln!` that never panics: a closed stderr (`2>&1 | head`) is the reader's choice.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod commands;
 mod global;
@@ -27,14 +35,14 @@ fn main() -> std::process::ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("skillhost: cannot start the async runtime: {e}");
+            say!("skillhost: cannot start the async runtime: {e}");
             return std::process::ExitCode::from(1);
         }
     };
     match runtime.block_on(cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("skillhost: {}", failure.to_safe_string());
+            say!("skillhost: {}", failure.to_safe_string());
             std::process::ExitCode::from(failure.code as u8)
         }
     }

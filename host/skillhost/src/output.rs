@@ -83,7 +83,12 @@ impl RowPrinter {
 
     fn write_row(&mut self, row: &Map<String, Value>) -> std::io::Result<()> {
         if self.columns.is_empty() {
-            self.columns = row.keys().cloned().collect();
+            // Columns taken from the data are capped like declared ones.
+            self.columns = row
+                .keys()
+                .take(skillhost_contract::manifest::MAX_COLUMNS)
+                .cloned()
+                .collect();
         }
         let first = self.rows_written == 0;
         self.rows_written += 1;
@@ -158,15 +163,15 @@ impl RowPrinter {
             OutputFormat::Csv if self.rows_written == 0 => {
                 let header: Vec<String> = self.columns.iter().map(|c| self.csv_cell(c)).collect();
                 writeln!(self.out, "{}", header.join(","))?;
-                eprintln!("{}", serde_json::to_string(summary)?);
+                say!("{}", serde_json::to_string(summary)?);
             }
             OutputFormat::Table => {
                 if self.widths.is_none() {
                     self.print_window()?;
                 }
-                eprintln!("{}", serde_json::to_string(summary)?);
+                say!("{}", serde_json::to_string(summary)?);
             }
-            _ => eprintln!("{}", serde_json::to_string(summary)?),
+            _ => say!("{}", serde_json::to_string(summary)?),
         }
         self.out.flush()
     }

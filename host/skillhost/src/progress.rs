@@ -1,6 +1,7 @@
 //! A one-line progress report on a terminal's stderr while a dataset streams: requests sent and
 //! rows received, redrawn at most four times a second and erased at the end.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,8 @@ impl Progress {
         self.last = Instant::now();
         self.shown = true;
         let requests = self.connection.as_ref().map_or(0, |c| c.requests_sent());
-        eprint!(
+        let _ = write!(
+            std::io::stderr(),
             "\r\x1b[Kskillhost: {requests} requests, {} rows…",
             self.rows
         );
@@ -44,7 +46,7 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         if self.shown {
-            eprint!("\r\x1b[K");
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
         }
     }
 }

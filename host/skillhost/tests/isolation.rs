@@ -17,6 +17,8 @@ const RSS_CEILING_KIB: i64 = 300 * 1024;
 
 /// Runs the real binary like `Host::run` and returns its outcome with its peak RSS in KiB,
 /// read from the child's own resource usage (wait4).
+// The child is reaped by `wait4`, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_measured(host: &Host, args: &[&str]) -> (Run, i64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skillhost"))
         .arg("--skills-dir")

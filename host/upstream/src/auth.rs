@@ -60,6 +60,9 @@ impl AuthError {
 
 type Slot = Arc<tokio::sync::Mutex<Option<AccessToken>>>;
 
+/// The longest a token is cached, whatever lifetime its answer claims.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// Cached tokens of every connection of a process.
 #[derive(Default)]
 pub struct TokenCache {
@@ -152,9 +155,9 @@ impl TokenCache {
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| AuthError {
             message: format!(
-                "connection `{}`: the answer of Entra ID at {} was cut short: {}",
-                connection.name,
+                "the answer of Entra ID at {} was cut short for connection `{}`: {}",
                 connection.login_base(),
+                connection.name,
                 error_chain(&e)
             ),
             unreachable: true,
@@ -186,7 +189,10 @@ impl TokenCache {
         let margin = Duration::from_secs(300).min(lifetime / 4);
         Ok(AccessToken {
             value: parsed.access_token,
-            refresh_at: sent_at + lifetime.saturating_sub(margin),
+            // At most a day: a lifetime the service made up cannot overflow the clock.
+            refresh_at: sent_at
+                .checked_add(lifetime.min(MAX_TOKEN_LIFETIME).saturating_sub(margin))
+                .unwrap_or(sent_at),
             serial: self.serial.fetch_add(1, Ordering::Relaxed) + 1,
         })
     }

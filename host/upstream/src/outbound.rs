@@ -38,18 +38,28 @@ pub struct Connector {
     tokens: TokenCache,
     clients: Mutex<HashMap<String, reqwest::Client>>,
     pacers: Mutex<HashMap<(String, String), Arc<Pacer>>>,
-    audit: Option<Arc<AuditLog>>,
+    audit: std::sync::OnceLock<Arc<AuditLog>>,
 }
 
 impl Connector {
     /// A connector writing audit records to `audit` (if given).
     pub fn new(audit: Option<AuditLog>) -> Arc<Self> {
-        Arc::new(Connector {
+        let connector = Connector {
             tokens: TokenCache::default(),
             clients: Mutex::new(HashMap::new()),
             pacers: Mutex::new(HashMap::new()),
-            audit: audit.map(Arc::new),
-        })
+            audit: std::sync::OnceLock::new(),
+        };
+        if let Some(log) = audit {
+            let _ = connector.audit.set(Arc::new(log));
+        }
+        Arc::new(connector)
+    }
+
+    /// Starts writing audit records of connections bound from now on to `log`; false if this
+    /// connector already had a log (which stays).
+    pub fn set_audit(&self, log: AuditLog) -> bool {
+        self.audit.set(Arc::new(log)).is_ok()
     }
 
     /// The token cache (shared by every connection of the process).
@@ -83,7 +93,7 @@ impl Connector {
         let policy =
             EgressPolicy::new(services, &connection.login_base()).with_limits(limits.request);
         let audit = AuditTrail::with_caps(
-            self.audit.clone(),
+            self.audit.get().cloned(),
             &connection.tenant,
             &connection.name,
             limits.max_audit_bytes,
@@ -259,9 +269,10 @@ impl BoundConnection {
         self.pacing_refusal.lock().ok().and_then(|mut r| r.take())
     }
 
-    /// Performs one `http.send` for `skill`: the whole body is read (up to the cap). A body cut
-    /// short or stalled is fetched again, within the retry budget and the deadline: nothing of it
-    /// reached the guest yet.
+    /// Performs one `http.send` for `skill`: the whole body is read (up to the cap). A GET whose
+    /// body was cut short or stalled is fetched again (nothing of it reached the guest yet), at
+    /// most `max_retries` more times and within the deadline; each fetch has its own retries of
+    /// failed answers.
     pub async fn send(&self, skill: &str, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let retry = RetryPolicy::from(self.connection.retry);
         let mut refetched = 0;
@@ -283,7 +294,11 @@ impl BoundConnection {
                 Err(other) => return Err(other),
             };
             let wait = backoff(retry, refetched);
-            if refetched >= retry.max_retries || Instant::now() + wait >= self.deadline {
+            // Only a GET is fetched again: a POST that was answered was carried out.
+            if request.method != Method::Get
+                || refetched >= retry.max_retries
+                || Instant::now() + wait >= self.deadline
+            {
                 return Err(HttpError::Transport(format!(
                     "{why}; fetched {} times",
                     refetched + 1

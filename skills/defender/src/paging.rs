@@ -316,7 +316,8 @@ pub fn encode(value: &str) -> String {
 
 /// An incident's id as text, whichever API it came from.
 pub fn incident_id(incident: &Value) -> Option<String> {
-    match incident.get("incidentId").or_else(|| incident.get("id"))? {
+    let legacy = incident.get("incidentId").filter(|v| !v.is_null());
+    match legacy.or_else(|| incident.get("id"))? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,

@@ -206,6 +206,8 @@ fn describe_http_error(error: &HttpError) -> String {
         HttpError::Unauthorized(why) => why.clone(),
         HttpError::Timeout => "timed out".into(),
         HttpError::TooLarge(cap) => format!("answer larger than {cap} bytes"),
+        // The host words an answer that arrived damaged as "the answer ...": it was reached.
+        HttpError::Transport(why) if why.starts_with("the answer ") => why.clone(),
         HttpError::Transport(why) => format!("cannot reach the API: {why}"),
     }
 }

@@ -67,7 +67,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
         Some(connection),
         options.limits,
     )?;
-    eprintln!(
+    say!(
         "skillhost demo: {DEMO_SKILL} against the built-in simulator at {} ({} incidents)",
         sim.base_url(),
         args.incidents

@@ -99,18 +99,11 @@ impl LimitArgs {
 /// Runs `skillhost run`.
 pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<(), Failure> {
     let limits = args.limits.parse()?;
-    let audit = match &args.audit_log {
-        Some(path) => Some(
-            AuditLog::open(path)
-                .map_err(|e| Failure::usage(format!("--audit-log {}: {e}", path.display())))?,
-        ),
-        None => None,
-    };
     let options = RuntimeOptions {
         pooling: false,
         limits,
     };
-    let host = global.open_host(options, Connector::new(audit)).await?;
+    let host = global.open_host(options, Connector::new(None)).await?;
     let manifest = &host.registry().get(&args.id)?.manifest;
     let input_json = read_input_arg(args.input.as_deref())?;
     // Input errors come before connection errors, whatever else is wrong.
@@ -127,7 +120,14 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<(), Failure> {
         None => None,
         Some(name) => {
             let config = Config::locate_and_load(global.config.as_deref())?;
-            Some(config.connection(name)?.clone())
+            let connection = config.connection(name)?.clone();
+            // Opened once there is a connection to audit, as before the crates were split.
+            if let Some(path) = &args.audit_log {
+                let log = AuditLog::open(path)
+                    .map_err(|e| Failure::usage(format!("--audit-log {}: {e}", path.display())))?;
+                host.connector().set_audit(log);
+            }
+            Some(connection)
         }
     };
     let prepared = host.prepare(&args.id, input, connection, limits)?;
@@ -193,7 +193,9 @@ pub async fn invoke_and_print(
             return Err(failure);
         }
     };
-    match printed.and_then(|()| pipe.finish()) {
+    // The pipe is finished whatever printing came to, so what was queued is not lost.
+    let finished = pipe.finish();
+    match printed.and(finished) {
         Ok(()) => Ok(()),
         // A closed pipe (`| head`) is the reader's choice, not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

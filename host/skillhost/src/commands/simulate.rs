@@ -84,10 +84,13 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::other(e.to_string()))?;
-    eprintln!(
+    say!(
         "skillhost simulator on http://{addr}: {} incidents (seed {}), tenant_id {}, client_id {}; \
          point a connection's endpoints.login/defender/graph at http://{addr}",
-        config.incidents, config.seed, config.tenant_id, config.client_id
+        config.incidents,
+        config.seed,
+        config.tenant_id,
+        config.client_id
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -40,7 +40,7 @@ pub async fn run(global: &GlobalArgs, command: SkillsCommand) -> Result<(), Fail
 /// Writes one `skipped FILE: REASON` line per refused file to stderr.
 pub fn report_problems(host: &SkillHost) {
     for problem in host.registry().problems() {
-        eprintln!(
+        say!(
             "skillhost: skipped {}: {}",
             escape(&problem.path.display().to_string()),
             escape(&problem.message)
