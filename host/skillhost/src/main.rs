@@ -9,16 +9,17 @@
 
 #![warn(missing_docs)]
 
-/// `eprintln!` that never panics: a closed stderr (`2>&1 | head`) is the reader's choice.
+/// `eprintln!` that never panics nor blocks: it goes through the lossy stderr queue.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let _ = writeln!($crate::errlog::StderrWriter, $($arg)*);
     }};
 }
 
 mod cli;
 mod commands;
+mod errlog;
 mod global;
 mod output;
 mod pipe;
@@ -39,13 +40,16 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let code = match runtime.block_on(cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(failure) => {
             say!("skillhost: {}", failure.to_safe_string());
             std::process::ExitCode::from(failure.code as u8)
         }
-    }
+    };
+    // A second for the diagnostics to reach a reader; a reader that stopped reading gets none.
+    errlog::drain(std::time::Duration::from_secs(1));
+    code
 }
 
 fn init_logging(verbose: u8) {
@@ -56,7 +60,7 @@ fn init_logging(verbose: u8) {
     };
     let filter = std::env::var("SKILLHOST_LOG").unwrap_or_else(|_| default.to_string());
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| errlog::StderrWriter)
         // Colours only for a terminal: a log file or a pipe gets no escape sequences at all.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

@@ -46,7 +46,7 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         if self.shown {
-            let _ = write!(std::io::stderr(), "\r\x1b[K");
+            let _ = write!(crate::errlog::StderrWriter, "\r\x1b[K");
         }
     }
 }
