@@ -1,5 +1,5 @@
 //! The sequence every caller of the runtime follows, in one place: find the skill, validate the
-//! input against what it declares, bind its connection, load it, invoke it.
+//! input against what it declares, load it, bind its connection, invoke it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -85,8 +85,8 @@ impl SkillHost {
         &self.connector
     }
 
-    /// Validates `input` for skill `id`, binds `connection` to the invocation's deadline, and
-    /// loads the component. A skill that calls services needs a connection.
+    /// Validates `input` for skill `id`, loads the component, and binds `connection` to the
+    /// invocation's deadline. A skill that calls services needs a connection.
     pub fn prepare(
         &self,
         id: &str,
@@ -100,6 +100,9 @@ impl SkillHost {
                 "`skillhost skills describe {id}` lists the parameters"
             ))
         })?;
+        // Loaded (compiled, if the cache lacks it) before the connection is bound: the
+        // invocation's deadline starts with the binding and must not pay for compiling.
+        let skill = self.registry.load(&self.runtime, id)?;
         let capabilities = match connection {
             None if !manifest.services.is_empty() => {
                 return Err(Failure::usage(format!(
@@ -116,7 +119,6 @@ impl SkillHost {
                 Capabilities::bound(bound)
             }
         };
-        let skill = self.registry.load(&self.runtime, id)?;
         Ok(PreparedInvocation {
             skill,
             input,

@@ -153,12 +153,11 @@ impl TokenCache {
                 unreachable: true,
             })?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| AuthError {
+        let text = read_capped(response).await.map_err(|why| AuthError {
             message: format!(
-                "the answer of Entra ID at {} was cut short for connection `{}`: {}",
+                "the answer of Entra ID at {} for connection `{}` {why}",
                 connection.login_base(),
                 connection.name,
-                error_chain(&e)
             ),
             unreachable: true,
         })?;
@@ -195,6 +194,28 @@ impl TokenCache {
                 .unwrap_or(sent_at),
             serial: self.serial.fetch_add(1, Ordering::Relaxed) + 1,
         })
+    }
+}
+
+/// The most of a token endpoint's answer that is read: a token answer is a few KiB.
+const TOKEN_ANSWER_CAP: usize = 256 << 10;
+
+/// The answer's body as text, at most [`TOKEN_ANSWER_CAP`] bytes; the error says what went wrong.
+async fn read_capped(mut response: reqwest::Response) -> Result<String, String> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > TOKEN_ANSWER_CAP {
+                    return Err(format!(
+                        "was larger than {TOKEN_ANSWER_CAP} bytes, more than any token answer"
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(String::from_utf8_lossy(&body).into_owned()),
+            Err(e) => return Err(format!("was cut short: {}", error_chain(&e))),
+        }
     }
 }
 

@@ -293,6 +293,13 @@ impl RawConnection {
                 at("pacing")
             ));
         }
+        // Outside this range a window (60 s / time_scale) is not a duration the clock can hold.
+        if !(0.001..=1_000_000.0).contains(&pacing.time_scale) {
+            return Err(format!(
+                "{}: time_scale must be between 0.001 and 1000000",
+                at("pacing")
+            ));
+        }
         Ok(Connection {
             name,
             tenant: self.tenant,
