@@ -11,6 +11,8 @@ use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::pipe::{lock, wait_until};
+
 /// Bytes queued for stderr before lines are dropped.
 const QUEUE_BYTES: usize = 1 << 20;
 
@@ -29,8 +31,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        // A poisoned lock only means a writer panicked mid-update of plain data; go on with it.
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.queue)
     }
 }
 
@@ -118,15 +119,7 @@ pub fn drain(limit: Duration) {
         queue.chunks.push_back(note.into_bytes());
         shared.changed.notify_all();
     }
-    while !queue.chunks.is_empty() || queue.writing {
-        let now = Instant::now();
-        if now >= until {
-            return;
-        }
-        queue = shared
-            .changed
-            .wait_timeout(queue, until - now)
-            .map(|(q, _)| q)
-            .unwrap_or_else(|e| e.into_inner().0);
-    }
+    drop(wait_until(&shared.changed, queue, until, |q| {
+        q.chunks.is_empty() && !q.writing
+    }));
 }

@@ -36,9 +36,35 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        // A poisoned lock only means a writer panicked mid-update of plain data; go on with it.
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.queue)
     }
+}
+
+/// Locks `mutex`. A poisoned lock only means a thread panicked mid-update of plain data; the
+/// data is still usable.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits on `changed` until `ready` holds for the guarded data or `deadline` passes, whichever
+/// comes first; the caller looks at the data to tell which.
+pub fn wait_until<'a, T>(
+    changed: &Condvar,
+    mut guard: MutexGuard<'a, T>,
+    deadline: Instant,
+    ready: impl Fn(&T) -> bool,
+) -> MutexGuard<'a, T> {
+    while !ready(&guard) {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        guard = changed
+            .wait_timeout(guard, deadline - now)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|e| e.into_inner().0);
+    }
+    guard
 }
 
 /// The writing side: what a printer writes to.
@@ -131,27 +157,20 @@ impl Write for PipeWriter {
         if self.written.saturating_add(data.len()) > self.limit {
             return Err(std::io::Error::other(OutputFull(self.limit)));
         }
-        let mut queue = self.shared.lock();
-        loop {
-            if let Some(kind) = queue.failed {
-                return Err(kind.into());
-            }
-            if queue.queued < QUEUE_BYTES {
-                break;
-            }
-            let now = Instant::now();
-            if now >= self.deadline {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the reader of the output did not keep up before the deadline",
-                ));
-            }
-            queue = self
-                .shared
-                .changed
-                .wait_timeout(queue, self.deadline - now)
-                .map(|(q, _)| q)
-                .unwrap_or_else(|e| e.into_inner().0);
+        let mut queue = wait_until(
+            &self.shared.changed,
+            self.shared.lock(),
+            self.deadline,
+            |q| q.failed.is_some() || q.queued < QUEUE_BYTES,
+        );
+        if let Some(kind) = queue.failed {
+            return Err(kind.into());
+        }
+        if queue.queued >= QUEUE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the reader of the output did not keep up before the deadline",
+            ));
         }
         queue.queued += data.len();
         queue.chunks.push_back(data.to_vec());
@@ -174,26 +193,16 @@ impl StdoutPipe {
             queue.closed = true;
             self.shared.changed.notify_all();
         }
-        loop {
-            if let Some(kind) = queue.failed {
-                return Err(kind.into());
-            }
-            if queue.drained {
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= self.deadline {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the reader of the output did not take it all before the deadline",
-                ));
-            }
-            queue = self
-                .shared
-                .changed
-                .wait_timeout(queue, self.deadline - now)
-                .map(|(q, _)| q)
-                .unwrap_or_else(|e| e.into_inner().0);
+        let queue = wait_until(&self.shared.changed, queue, self.deadline, |q| {
+            q.failed.is_some() || q.drained
+        });
+        match queue.failed {
+            Some(kind) => Err(kind.into()),
+            None if queue.drained => Ok(()),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the reader of the output did not take it all before the deadline",
+            )),
         }
     }
 }

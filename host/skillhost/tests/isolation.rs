@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Host, Run};
@@ -20,19 +20,10 @@ const RSS_CEILING_KIB: i64 = 300 * 1024;
 // The child is reaped by `wait4`, which clippy cannot see.
 #[allow(clippy::zombie_processes)]
 fn run_measured(host: &Host, args: &[&str]) -> (Run, i64) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skillhost"))
-        .arg("--skills-dir")
-        .arg(host.skills_dir())
-        .arg("--cache-dir")
-        .arg(host.cache_dir())
-        .args(args)
-        .stdin(Stdio::null())
+    let mut child = host
+        .command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .env_remove("SKILLHOST_CONFIG")
-        .env_remove("SKILLHOST_SKILLS")
-        .env_remove("SKILLHOST_LOG")
-        .env_remove("SKILLHOST_CACHE_DIR")
         .spawn()
         .expect("spawn skillhost");
     let mut stdout = child.stdout.take().expect("stdout");
@@ -60,6 +51,23 @@ fn run_measured(host: &Host, args: &[&str]) -> (Run, i64) {
         stderr: String::from_utf8_lossy(&err.join().expect("stderr")).into_owned(),
     };
     (run, usage.ru_maxrss)
+}
+
+/// The child's exit status, once it ended. It is killed after 40 s and the test fails: its reader
+/// never reads, so only the host itself can end the run, and its 3 s deadline should have.
+fn ended_by_itself(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if started.elapsed() > Duration::from_secs(40) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("skillhost kept running long past its 3 s deadline");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -258,13 +266,8 @@ fn a_result_of_millions_of_tiny_values_is_refused_before_the_host_expands_it() {
 #[test]
 fn the_deadline_holds_when_nobody_reads_stdout() {
     let host = Host::with(&["output-flood"]);
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skillhost"))
-        .arg("--skills-dir")
-        .arg(host.skills_dir())
-        .arg("--cache-dir")
-        .arg(host.cache_dir())
-        .args([
+    let mut child = host
+        .command(&[
             "run",
             "output-flood",
             "-p",
@@ -276,7 +279,6 @@ fn the_deadline_holds_when_nobody_reads_stdout() {
             "--timeout",
             "3s",
         ])
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -284,20 +286,9 @@ fn the_deadline_holds_when_nobody_reads_stdout() {
     // Nobody reads stdout: the pipe fills and stays full.
     let _unread = child.stdout.take();
     let mut stderr = child.stderr.take().expect("stderr");
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if started.elapsed() > Duration::from_secs(40) {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = ended_by_itself(&mut child);
     let mut text = String::new();
     let _ = stderr.read_to_string(&mut text);
-    // Killed after 40 s: the reader never reads, so only the host itself can end the run.
-    let status = status.expect("skillhost kept running long past its 3 s deadline");
     assert_eq!(status.code(), Some(4), "{text}");
     assert!(
         text.contains("skill `output-flood` did not finish within its deadline of 3 s"),
@@ -308,32 +299,15 @@ fn the_deadline_holds_when_nobody_reads_stdout() {
 #[test]
 fn the_deadline_holds_when_nobody_reads_stderr_during_a_log_flood() {
     let host = Host::with(&["log-flood"]);
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skillhost"))
-        .arg("--skills-dir")
-        .arg(host.skills_dir())
-        .arg("--cache-dir")
-        .arg(host.cache_dir())
-        .args(["run", "log-flood", "-p", "mode=flood", "--timeout", "3s"])
-        .stdin(Stdio::null())
+    let mut child = host
+        .command(&["run", "log-flood", "-p", "mode=flood", "--timeout", "3s"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     // Nobody reads stderr: the pipe fills and stays full.
     let _unread = child.stderr.take();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if started.elapsed() > Duration::from_secs(40) {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Killed after 40 s: the reader never reads, so only the host itself can end the run.
-    let status = status.expect("skillhost kept running long past its 3 s deadline");
+    let status = ended_by_itself(&mut child);
     // The flood is capped (4 MiB) and dropped once stderr stops taking it: the run ends as it
     // would with a reader, without waiting on the one that stopped reading.
     assert_eq!(status.code(), Some(0), "{status:?}");

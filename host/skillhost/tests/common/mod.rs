@@ -67,6 +67,12 @@ impl Host {
 
     /// Runs `skillhost --skills-dir <skills> --cache-dir <cache> ARGS...`.
     pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run skillhost"))
+    }
+
+    /// The command `run` runs, for a test that spawns it itself: stdin closed, the skillhost
+    /// variables of this process removed, the host's own set.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_skillhost"));
         cmd.arg("--skills-dir")
             .arg(self.skills.path())
@@ -81,7 +87,7 @@ impl Host {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
-        Run::from(cmd.output().expect("run skillhost"))
+        cmd
     }
 }
 
