@@ -20,11 +20,70 @@ pub enum ExitCode {
     Sandbox = 4,
 }
 
+/// What kind of failure it is, finer than the exit code: what `skillhost serve` answers as the
+/// error's `code` (and its HTTP status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No or a wrong API key.
+    Unauthenticated,
+    /// The caller may not use what it named.
+    Forbidden,
+    /// No such skill, connection, or upstream object.
+    NotFound,
+    /// The input or request is wrong.
+    InvalidInput,
+    /// The work conflicts with work in progress.
+    Conflict,
+    /// Over a quota or a rate limit; try again later.
+    Throttled,
+    /// The upstream service failed.
+    Upstream,
+    /// The sandbox stopped the skill.
+    Sandbox,
+    /// A deadline passed.
+    Timeout,
+    /// The host cannot take the work now (draining, a store down).
+    Unavailable,
+    /// Anything else.
+    Internal,
+}
+
+impl Reason {
+    /// The code's name in error answers, such as `invalid_input`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Unauthenticated => "unauthenticated",
+            Reason::Forbidden => "forbidden",
+            Reason::NotFound => "not_found",
+            Reason::InvalidInput => "invalid_input",
+            Reason::Conflict => "conflict",
+            Reason::Throttled => "throttled",
+            Reason::Upstream => "upstream",
+            Reason::Sandbox => "sandbox",
+            Reason::Timeout => "timeout",
+            Reason::Unavailable => "unavailable",
+            Reason::Internal => "internal",
+        }
+    }
+
+    /// The reason a failure of exit code `code` has unless it says otherwise.
+    pub fn of(code: ExitCode) -> Self {
+        match code {
+            ExitCode::Ok | ExitCode::Other => Reason::Internal,
+            ExitCode::Usage => Reason::InvalidInput,
+            ExitCode::Skill => Reason::Upstream,
+            ExitCode::Sandbox => Reason::Sandbox,
+        }
+    }
+}
+
 /// A failure with a category, a one-line message and, where there is one, what to do next.
 #[derive(Debug)]
 pub struct Failure {
     /// Which exit code the failure maps to.
     pub code: ExitCode,
+    /// Its finer kind (defaults from `code`).
+    pub reason: Reason,
     /// What went wrong, in one line.
     pub message: String,
     /// What the operator should do about it.
@@ -36,6 +95,7 @@ impl Failure {
     pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
         Failure {
             code,
+            reason: Reason::of(code),
             message: message.into(),
             hint: None,
         }
@@ -59,6 +119,12 @@ impl Failure {
     /// Anything else (exit 1).
     pub fn other(message: impl Into<String>) -> Self {
         Self::new(ExitCode::Other, message)
+    }
+
+    /// Sets the finer kind of the failure.
+    pub fn with_reason(mut self, reason: Reason) -> Self {
+        self.reason = reason;
+        self
     }
 
     /// Adds what the operator should do next.

@@ -42,5 +42,8 @@ pub trait SkillImports: Send {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()>;
 
     /// `emit.emit`: one row as JSON text; an `Err` tells the guest to stop emitting.
-    fn emit(&mut self, row_json: String) -> wasmtime::Result<Result<(), String>>;
+    fn emit(
+        &mut self,
+        row_json: String,
+    ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send;
 }

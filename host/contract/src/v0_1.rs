@@ -155,7 +155,7 @@ impl<T: SkillImports> log::Host for ImportsRef<'_, T> {
 
 impl<T: SkillImports> emit::Host for ImportsRef<'_, T> {
     async fn emit(&mut self, row_json: String) -> wasmtime::Result<Result<(), String>> {
-        self.0.emit(row_json)
+        self.0.emit(row_json).await
     }
 }
 

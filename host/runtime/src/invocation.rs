@@ -147,8 +147,8 @@ impl SkillImports for InvocationState {
         Ok(())
     }
 
-    fn emit(&mut self, row_json: String) -> wasmtime::Result<Result<(), String>> {
-        match self.emit.emit(&row_json) {
+    async fn emit(&mut self, row_json: String) -> wasmtime::Result<Result<(), String>> {
+        match self.emit.emit(&row_json).await {
             Ok(()) => Ok(Ok(())),
             Err(refusal) => {
                 match refusal {

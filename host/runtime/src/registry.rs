@@ -108,6 +108,18 @@ pub struct RegisteredSkill {
     key: CacheKey,
 }
 
+impl RegisteredSkill {
+    /// The sha256 of the component's bytes, as `sha256:HEX`.
+    pub fn digest(&self) -> String {
+        let mut text = String::with_capacity(71);
+        text.push_str("sha256:");
+        for byte in self.key.component_sha256() {
+            text.push_str(&format!("{byte:02x}"));
+        }
+        text
+    }
+}
+
 /// A file that could not be registered, and why.
 #[derive(Debug, Clone)]
 pub struct LoadProblem {

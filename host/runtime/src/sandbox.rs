@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use skillhost_contract::error::Failure;
+use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::manifest::{SkillInfo, SkillManifest};
 use skillhost_contract::text::escape;
 use skillhost_contract::versions::{self, ContractVersion, SkillPre};
@@ -35,6 +35,10 @@ pub struct RuntimeOptions {
     /// Pre-allocates instance slots (pooling allocator): faster instantiation for long-lived
     /// processes that invoke many times, at the cost of reserved address space.
     pub pooling: bool,
+    /// With `pooling`: how many invocations may be instantiated at once (0: a default of 64).
+    /// Each gets room for everything the memory cap allows one invocation, so a component that
+    /// takes all of it cannot exhaust the pool for the others.
+    pub pool_instances: u32,
     /// Limits applied to every invocation unless overridden.
     pub limits: SandboxLimits,
 }
@@ -56,16 +60,9 @@ impl Runtime {
         config.epoch_interruption(true);
         config.max_wasm_stack(1 << 20);
         if options.pooling {
-            let mut pool = wasmtime::PoolingAllocationConfig::default();
-            // Sized for a service invoking a few dozen skills at once, not for thousands: each
-            // memory slot reserves address space up front.
-            pool.total_component_instances(64);
-            pool.total_core_instances(512);
-            pool.total_memories(128);
-            pool.total_tables(256);
-            pool.total_stacks(64);
-            pool.max_memory_size(options.limits.max_memory);
-            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool_config(
+                options,
+            )));
         }
         let engine = Engine::new(&config)?;
         start_epoch_ticker(&engine);
@@ -278,7 +275,8 @@ fn classify_trap(
         Some(Trap::Interrupt) => Violation::Deadline(limits.timeout).into_failure(id),
         Some(Trap::StackOverflow) => Violation::Stack.into_failure(id),
         _ => {
-            let mut failure = Failure::skill(format!("skill `{id}` crashed: {}", trap_text(error)));
+            let mut failure = Failure::skill(format!("skill `{id}` crashed: {}", trap_text(error)))
+                .with_reason(Reason::Internal);
             if let Some(last) = stderr.last_line() {
                 failure = failure.with_hint(format!("the skill's last words: {}", escape(&last)));
             }
@@ -311,6 +309,32 @@ fn trap_text(error: &wasmtime::Error) -> String {
             root.lines().next().unwrap_or_default().to_string()
         }
     }
+}
+
+/// The pooling allocator sized for `options.pool_instances` invocations at once, each with the
+/// instances, memories and tables the memory cap (`crate::memory`) allows one invocation.
+fn pool_config(options: RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
+    use crate::memory::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
+    let instances = if options.pool_instances == 0 {
+        64
+    } else {
+        options.pool_instances
+    };
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_component_instances(instances);
+    pool.total_stacks(instances);
+    pool.total_core_instances(instances.saturating_mul(MAX_INSTANCES as u32));
+    pool.total_memories(instances.saturating_mul(MAX_MEMORIES as u32));
+    pool.total_tables(instances.saturating_mul(MAX_TABLES as u32));
+    pool.max_core_instances_per_component(MAX_INSTANCES as u32);
+    pool.max_memories_per_component(MAX_MEMORIES as u32);
+    pool.max_tables_per_component(MAX_TABLES as u32);
+    pool.max_memories_per_module(MAX_MEMORIES as u32);
+    pool.max_tables_per_module(MAX_TABLES as u32);
+    // Interpreters compiled to wasm (componentize-py) have large function tables.
+    pool.table_elements(100_000);
+    pool.max_memory_size(options.limits.max_memory);
+    pool
 }
 
 fn start_epoch_ticker(engine: &Engine) {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use skillhost_contract::error::Failure;
+use skillhost_contract::error::{Failure, Reason};
 
 use crate::limits::{human_bytes, human_duration};
 
@@ -37,7 +37,8 @@ impl Violation {
                 "skill `{skill}` did not finish within its deadline of {}",
                 human_duration(t)
             ))
-            .with_hint("raise it with --timeout if the work is legitimately long"),
+            .with_hint("raise it with --timeout if the work is legitimately long")
+            .with_reason(Reason::Timeout),
             Violation::Memory { limit, requested } => Failure::sandbox(format!(
                 "skill `{skill}` exceeded its memory limit of {} (it asked for {})",
                 human_bytes(limit),
@@ -56,7 +57,8 @@ impl Violation {
             }
             Violation::Paced(why) => Failure::sandbox(format!(
                 "skill `{skill}` was stopped by its connection's pacing: {why}"
-            )),
+            ))
+            .with_reason(Reason::Throttled),
         }
     }
 }

@@ -85,6 +85,7 @@ async fn noop(sizes: &Sizes, pooling: bool) -> (Duration, Duration) {
     let dir = TempDir::new("bench-noop").with_components(&["noop"]);
     let runtime = Runtime::new(RuntimeOptions {
         pooling,
+        pool_instances: 0,
         limits: SandboxLimits::default(),
     })
     .expect("runtime");

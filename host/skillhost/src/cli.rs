@@ -37,6 +37,8 @@ pub enum Command {
     Skills(commands::skills::SkillsCommand),
     /// Invoke a skill by ID.
     Run(commands::run::RunArgs),
+    /// Serve invocations over HTTP to the callers of the config, many tenants side by side.
+    Serve(crate::serve::ServeArgs),
     /// List and check the configured connections.
     #[command(subcommand)]
     Connections(commands::connections::ConnectionsCommand),
@@ -54,6 +56,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Skills(command) => commands::skills::run(&cli.global, command).await,
         Command::Run(args) => commands::run::run(&cli.global, args).await,
+        Command::Serve(args) => crate::serve::run(&cli.global, args).await,
         Command::Connections(command) => commands::connections::run(&cli.global, command).await,
         #[cfg(feature = "simulator")]
         Command::Simulate(args) => commands::simulate::run(args).await,

@@ -39,6 +39,7 @@ async fn after_a_guest_is_stopped_the_same_runtime_invokes_again() {
     };
     let runtime = Runtime::new(RuntimeOptions {
         pooling: false,
+        pool_instances: 0,
         limits,
     })
     .unwrap();

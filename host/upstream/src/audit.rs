@@ -79,6 +79,18 @@ impl AuditLog {
         }
     }
 
+    /// Writes any serializable record (such as the one `skillhost serve` writes per invocation)
+    /// as one line.
+    pub fn write_json<T: Serialize>(&self, record: &T) {
+        match serde_json::to_vec(record) {
+            Ok(mut line) => {
+                line.push(b'\n');
+                self.write_line(&line);
+            }
+            Err(e) => tracing::error!("could not encode an audit record: {e}"),
+        }
+    }
+
     /// Writes one encoded line (ending in `\n`).
     fn write_line(&self, line: &[u8]) {
         let result = match self.file.lock() {

@@ -77,6 +77,13 @@ impl TokenCache {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// Drops the cached tokens of connection `name`.
+    pub fn forget(&self, name: &str) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.retain(|(_, connection, _), _| connection != name);
+        }
+    }
+
     /// A valid token for `connection` and `scope`. `stale` names a token the API just refused
     /// (401): if it is still the cached one, a new one is fetched.
     pub async fn token(

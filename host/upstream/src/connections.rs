@@ -3,7 +3,8 @@
 //! Threat: a client secret must never be written where it leaks (the config file, a command line,
 //! a log). The file may only say where the secret is (`{ env = "VAR" }` or `{ file = "PATH" }`);
 //! an inline secret is refused. The secret is read when a token is needed and held in a type whose
-//! `Debug` prints nothing.
+//! `Debug` prints nothing. The API keys of `skillhost serve`'s callers (`[callers.NAME]`) follow
+//! the same rule.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ use crate::providers::microsoft::{Api, Cloud, TokenRequestContext};
 pub struct Config {
     /// Connections by name.
     pub connections: BTreeMap<String, Connection>,
+    /// The callers `skillhost serve` accepts, by name.
+    pub callers: BTreeMap<String, Caller>,
     /// Where the file was read from.
     pub path: Option<PathBuf>,
 }
@@ -50,6 +53,17 @@ pub struct Connection {
     pub retry: Retry,
     /// The largest response body accepted, in bytes (default 32 MiB).
     pub max_response_bytes: u64,
+}
+
+/// A client of `skillhost serve`: its API key and the tenants whose connections it may bind.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's name (audit records and metrics name it; its key never appears).
+    pub name: String,
+    /// Where its API key is read from.
+    pub key: SecretSource,
+    /// The tenants whose connections it may bind.
+    pub tenants: Vec<String>,
 }
 
 /// Retries of throttled (429) and failed (5xx, transport) calls, all within the deadline.
@@ -124,24 +138,31 @@ impl SecretSource {
         }
     }
 
-    /// Reads the secret; the error says where it looked, never what it found.
+    /// Reads connection `connection`'s client secret; the error says where it looked, never
+    /// what it found.
     pub fn read(&self, connection: &str) -> Result<Secret, Failure> {
+        self.read_as(&format!("connection `{connection}`"), "client secret")
+    }
+
+    /// Reads a secret of `owner` (such as "caller `soc`") that is its `what` (such as "API
+    /// key"); the error names both and where it looked, never what it found.
+    pub fn read_as(&self, owner: &str, what: &str) -> Result<Secret, Failure> {
         match self {
             SecretSource::Env(var) => match std::env::var(var) {
                 Ok(v) if !v.trim().is_empty() => Ok(Secret(v.trim().to_string())),
                 _ => Err(Failure::skill(format!(
-                    "connection `{connection}`: the client secret's environment variable {var} is not set or empty"
+                    "{owner}: the {what}'s environment variable {var} is not set or empty"
                 ))
-                .with_hint(format!("export {var}=<client secret> before running skillhost"))),
+                .with_hint(format!("export {var}=<{what}> before running skillhost"))),
             },
             SecretSource::File(path) => match std::fs::read_to_string(path) {
                 Ok(v) if !v.trim().is_empty() => Ok(Secret(v.trim().to_string())),
                 Ok(_) => Err(Failure::skill(format!(
-                    "connection `{connection}`: the client secret file {} is empty",
+                    "{owner}: the {what} file {} is empty",
                     path.display()
                 ))),
                 Err(e) => Err(Failure::skill(format!(
-                    "connection `{connection}`: cannot read the client secret file {}: {e}",
+                    "{owner}: cannot read the {what} file {}: {e}",
                     path.display()
                 ))),
             },
@@ -202,6 +223,36 @@ impl Default for Pacing {
 struct RawFile {
     #[serde(default)]
     connections: BTreeMap<String, RawConnection>,
+    #[serde(default)]
+    callers: BTreeMap<String, RawCaller>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCaller {
+    key: RawSecret,
+    #[serde(default)]
+    tenants: Vec<String>,
+}
+
+impl RawCaller {
+    /// Validates one `[callers.NAME]` table.
+    fn into_caller(self, name: String) -> Result<Caller, String> {
+        let key = self
+            .key
+            .into_source("key")
+            .map_err(|m| format!("caller `{name}`, key `key`: {m}"))?;
+        if let Some(empty) = self.tenants.iter().find(|t| t.trim().is_empty()) {
+            return Err(format!(
+                "caller `{name}`, key `tenants`: a tenant must not be empty (found {empty:?})"
+            ));
+        }
+        Ok(Caller {
+            name,
+            key,
+            tenants: self.tenants,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -255,7 +306,7 @@ impl RawConnection {
         let at = |key: &str| format!("connection `{name}`, key `{key}`");
         let client_secret = self
             .client_secret
-            .into_source()
+            .into_source("client_secret")
             .map_err(|m| format!("{}: {m}", at("client_secret")))?;
         for (key, value) in [
             ("tenant", &self.tenant),
@@ -319,14 +370,13 @@ impl RawConnection {
 
 impl RawSecret {
     /// Where the secret is read from; an inline secret is refused with the reason.
-    fn into_source(self) -> Result<SecretSource, String> {
+    fn into_source(self, key: &str) -> Result<SecretSource, String> {
         match self {
-            RawSecret::Inline(_) => {
-                Err("a secret may not be written in the config file, where it \
-                 would be read by anyone who can read the file and end up in backups; write \
-                 client_secret = { env = \"VAR\" } or { file = \"/run/secrets/name\" }"
-                    .to_string())
-            }
+            RawSecret::Inline(_) => Err(format!(
+                "a secret may not be written in the config file, where it would be read by \
+                 anyone who can read the file and end up in backups; write {key} = {{ env = \
+                 \"VAR\" }} or {{ file = \"/run/secrets/name\" }}"
+            )),
             RawSecret::Source(RawSecretSource {
                 env: Some(var),
                 file: None,
@@ -378,8 +428,14 @@ impl Config {
             let connection = raw.into_connection(name.clone())?;
             connections.insert(name, connection);
         }
+        let mut callers = BTreeMap::new();
+        for (name, raw) in raw.callers {
+            let caller = raw.into_caller(name.clone())?;
+            callers.insert(name, caller);
+        }
         Ok(Config {
             connections,
+            callers,
             path: None,
         })
     }
@@ -498,6 +554,31 @@ login = "http://127.0.0.1:8400"
         let err = Config::parse(&text).unwrap_err();
         assert!(err.starts_with("connection `acme`, key `client_secret`: a secret may not be written in the config file"), "{err}");
         assert!(!err.contains("hunter2"));
+    }
+
+    #[test]
+    fn callers_are_read_with_their_key_source_and_tenants() {
+        let text = format!(
+            "{GOOD}\n[callers.soc]\nkey = {{ file = \"/run/keys/soc\" }}\ntenants = [\"acme\", \"globex\"]\n"
+        );
+        let config = Config::parse(&text).unwrap();
+        let soc = &config.callers["soc"];
+        assert_eq!(soc.key, SecretSource::File(PathBuf::from("/run/keys/soc")));
+        assert_eq!(soc.tenants, vec!["acme".to_string(), "globex".to_string()]);
+    }
+
+    #[test]
+    fn an_inline_caller_key_is_refused_with_the_reason() {
+        let text = format!("{GOOD}\n[callers.soc]\nkey = \"sk-live-1\"\ntenants = [\"acme\"]\n");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(
+            err.starts_with(
+                "caller `soc`, key `key`: a secret may not be written in the config file"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("write key = { env = \"VAR\" }"), "{err}");
+        assert!(!err.contains("sk-live-1"));
     }
 
     #[test]

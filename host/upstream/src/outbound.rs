@@ -62,6 +62,11 @@ impl Connector {
         self.audit.set(Arc::new(log)).is_ok()
     }
 
+    /// Like [`Connector::set_audit`], for a log the caller writes to as well.
+    pub fn set_audit_shared(&self, log: Arc<AuditLog>) -> bool {
+        self.audit.set(log).is_ok()
+    }
+
     /// The token cache (shared by every connection of the process).
     pub fn tokens(&self) -> &TokenCache {
         &self.tokens
@@ -109,6 +114,7 @@ impl Connector {
             deadline,
             limits,
             requests: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             pacing_refusal: Mutex::new(None),
         }))
@@ -126,6 +132,15 @@ impl Connector {
         let client = crate::client::build(connection)?;
         clients.insert(connection.name.clone(), client.clone());
         Ok(client)
+    }
+
+    /// Forgets the HTTP client and cached tokens of connection `name` (its definition changed:
+    /// a reloaded config). Pacers stay: they belong to the app registration, not the name.
+    pub fn forget(&self, name: &str) {
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.remove(name);
+        }
+        self.tokens.forget(name);
     }
 
     fn pacer(&self, connection: &Connection) -> Arc<Pacer> {
@@ -187,6 +202,7 @@ pub struct BoundConnection {
     deadline: Instant,
     limits: CallLimits,
     requests: AtomicU64,
+    throttled: AtomicU64,
     calls: AtomicU64,
     pacing_refusal: Mutex<Option<String>>,
 }
@@ -249,6 +265,11 @@ impl BoundConnection {
     /// API requests sent so far through this binding, retries included.
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Answers with status 429 (throttled) received so far through this binding.
+    pub fn throttled_answers(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
     }
 
     /// Requests the skill made so far through this binding, denied ones included (what
@@ -522,7 +543,12 @@ impl BoundConnection {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, builder.send()).await {
             Err(_) => Attempt::Timeout,
-            Ok(Ok(response)) => Attempt::Answer(response),
+            Ok(Ok(response)) => {
+                if response.status() == 429 {
+                    self.throttled.fetch_add(1, Ordering::Relaxed);
+                }
+                Attempt::Answer(response)
+            }
             Ok(Err(e)) if e.is_timeout() => Attempt::Timeout,
             Ok(Err(e)) if e.is_builder() => Attempt::Malformed(error_chain(&e)),
             Ok(Err(e)) => Attempt::Transport(error_chain(&e)),

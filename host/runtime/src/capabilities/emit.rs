@@ -6,6 +6,8 @@
 //! that can take no more (its own output cap, or a reader so slow the deadline passes) stops the
 //! skill with the matching violation.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
@@ -27,10 +29,20 @@ impl std::fmt::Display for OutputFull {
 
 impl std::error::Error for OutputFull {}
 
+/// A wait until a sink can take the next row.
+pub type Ready<'a> = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + 'a>>;
+
 /// Where a dataset's rows go, one JSON object at a time, as the guest emits them.
 pub trait RowSink: Send {
     /// Takes one row. An error stops the skill (the host reports it).
     fn row(&mut self, row: Map<String, Value>) -> std::io::Result<()>;
+
+    /// A wait until the sink can take a row without blocking, for a sink whose reader is across
+    /// a network (the guest waits, the runtime's threads do not); `None` when it always can.
+    /// The invocation's deadline bounds the wait.
+    fn ready(&mut self) -> Option<Ready<'_>> {
+        None
+    }
 }
 
 /// A sink for skills that must not emit (during `describe`).
@@ -86,8 +98,8 @@ impl EmitCapability {
         self.used
     }
 
-    /// Takes one row.
-    pub fn emit(&mut self, row_json: &str) -> Result<(), Refusal> {
+    /// Takes one row, once the sink is ready for it.
+    pub async fn emit(&mut self, row_json: &str) -> Result<(), Refusal> {
         self.used = self.used.saturating_add(row_json.len());
         if self.used > self.cap {
             return Err(Refusal::OverCap(self.cap));
@@ -108,17 +120,22 @@ impl EmitCapability {
                 )));
             }
         };
+        if let Some(ready) = self.sink.ready() {
+            ready.await.map_err(sink_refusal)?;
+        }
         // A consumer that went away (closed pipe) can take nothing more.
-        self.sink.row(row).map_err(|e| {
-            if let Some(OutputFull(cap)) = e.get_ref().and_then(|r| r.downcast_ref::<OutputFull>())
-            {
-                Refusal::OverCap(*cap)
-            } else if e.kind() == std::io::ErrorKind::TimedOut {
-                Refusal::Deadline
-            } else {
-                Refusal::Rejected(format!("the host could not take the row: {e}"))
-            }
-        })
+        self.sink.row(row).map_err(sink_refusal)
+    }
+}
+
+/// What a sink's error means for the guest.
+fn sink_refusal(e: std::io::Error) -> Refusal {
+    if let Some(OutputFull(cap)) = e.get_ref().and_then(|r| r.downcast_ref::<OutputFull>()) {
+        Refusal::OverCap(*cap)
+    } else if e.kind() == std::io::ErrorKind::TimedOut {
+        Refusal::Deadline
+    } else {
+        Refusal::Rejected(format!("the host could not take the row: {e}"))
     }
 }
 

@@ -82,7 +82,8 @@ pub struct LimitArgs {
 }
 
 impl LimitArgs {
-    fn parse(&self) -> Result<SandboxLimits, Failure> {
+    /// The limits these flags give.
+    pub fn parse(&self) -> Result<SandboxLimits, Failure> {
         Ok(SandboxLimits {
             max_memory: parse_bytes(&self.max_memory)
                 .map_err(|m| Failure::usage(format!("--max-memory: {m}")))?,
@@ -101,6 +102,7 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<(), Failure> {
     let limits = args.limits.parse()?;
     let options = RuntimeOptions {
         pooling: false,
+        pool_instances: 0,
         limits,
     };
     let host = global.open_host(options, Connector::new(None)).await?;

@@ -1,0 +1,239 @@
+//! Who may call the service: the `[callers.NAME]` of the config, their API keys and tenants.
+//!
+//! Threat: an API key is a credential. Keys are read from where the config points
+//! (`{ env = "VAR" }` or `{ file = "PATH" }`, never inline) and only their sha256 is kept; a
+//! presented key is hashed and compared with every caller's digest in constant time, so neither
+//! the comparison's timing nor an early exit tells how much of a key was right, nor which caller
+//! it was close to. Keys shorter than [`MIN_KEY_BYTES`] are refused at start (they could be
+//! guessed). No key, digest or presented value is ever logged or answered. A key kept in a file
+//! is re-read when the file changes, so a key is rotated without a restart.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+use skillhost_contract::error::{ExitCode, Failure, Reason};
+use skillhost_upstream::connections::{Caller, SecretSource};
+use subtle::ConstantTimeEq;
+
+/// The shortest API key accepted, in bytes.
+pub const MIN_KEY_BYTES: usize = 16;
+
+/// A caller as the server knows it.
+#[derive(Debug, Clone)]
+pub struct KnownCaller {
+    /// Its name (for audit records and metrics).
+    pub name: String,
+    /// The tenants whose connections it may bind.
+    pub tenants: BTreeSet<String>,
+    digest: [u8; 32],
+    source: SecretSource,
+    stamp: Option<FileStamp>,
+}
+
+/// When a key file was last seen changed: its length and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl KnownCaller {
+    /// Whether this caller may bind connections of `tenant`.
+    pub fn may_use(&self, tenant: &str) -> bool {
+        self.tenants.contains(tenant)
+    }
+}
+
+/// Every caller of the config, keys read.
+#[derive(Debug, Clone, Default)]
+pub struct Callers {
+    callers: Vec<KnownCaller>,
+}
+
+impl Callers {
+    /// Reads every caller's key. A missing, empty or short key is an error naming the caller
+    /// and where the key was looked for.
+    pub fn load(callers: &BTreeMap<String, Caller>) -> Result<Self, Failure> {
+        let mut known = Vec::with_capacity(callers.len());
+        for caller in callers.values() {
+            let (digest, stamp) = read_key(&caller.name, &caller.key)?;
+            known.push(KnownCaller {
+                name: caller.name.clone(),
+                tenants: caller.tenants.iter().cloned().collect(),
+                digest,
+                source: caller.key.clone(),
+                stamp,
+            });
+        }
+        Ok(Callers { callers: known })
+    }
+
+    /// True when no caller is configured.
+    pub fn is_empty(&self) -> bool {
+        self.callers.is_empty()
+    }
+
+    /// The caller whose key is `presented`, comparing against every caller in constant time.
+    pub fn authenticate(&self, presented: &[u8]) -> Option<&KnownCaller> {
+        let digest: [u8; 32] = Sha256::digest(presented).into();
+        let mut found = None;
+        for caller in &self.callers {
+            // No early exit: every caller is compared whatever matched before.
+            if bool::from(caller.digest.ct_eq(&digest)) {
+                found = Some(caller);
+            }
+        }
+        found
+    }
+
+    /// Re-reads the keys kept in files that changed since they were read; a key that cannot be
+    /// read now keeps its previous value (and is reported). Returns the names of the callers
+    /// whose key changed.
+    pub fn refresh(&mut self) -> Vec<String> {
+        let mut changed = Vec::new();
+        for caller in &mut self.callers {
+            let SecretSource::File(path) = &caller.source else {
+                continue;
+            };
+            let stamp = stamp_of(path);
+            if stamp == caller.stamp {
+                continue;
+            }
+            match read_key(&caller.name, &caller.source) {
+                Ok((digest, stamp)) => {
+                    caller.stamp = stamp;
+                    if !bool::from(digest.ct_eq(&caller.digest)) {
+                        caller.digest = digest;
+                        changed.push(caller.name.clone());
+                    }
+                }
+                Err(failure) => {
+                    // Remembered, so the same broken file is reported once.
+                    caller.stamp = stamp;
+                    tracing::warn!(
+                        "{}; the caller keeps its previous key",
+                        failure.to_safe_string()
+                    );
+                }
+            }
+        }
+        changed
+    }
+}
+
+fn stamp_of(path: &PathBuf) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+    })
+}
+
+/// The digest of caller `name`'s key, and the stamp of its file if it is kept in one.
+fn read_key(name: &str, source: &SecretSource) -> Result<([u8; 32], Option<FileStamp>), Failure> {
+    let stamp = match source {
+        SecretSource::File(path) => stamp_of(path),
+        SecretSource::Env(_) => None,
+    };
+    let key = source
+        .read_as(&format!("caller `{name}`"), "API key")
+        .map_err(|f| Failure {
+            code: ExitCode::Usage,
+            reason: Reason::InvalidInput,
+            ..f
+        })?;
+    if key.expose().len() < MIN_KEY_BYTES {
+        return Err(Failure::usage(format!(
+            "caller `{name}`: the API key in {} is shorter than {MIN_KEY_BYTES} bytes",
+            source.place()
+        ))
+        .with_hint("generate one with `openssl rand -hex 32`"));
+    }
+    Ok((Sha256::digest(key.expose().as_bytes()).into(), stamp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(name: &str, path: &std::path::Path, tenants: &[&str]) -> Caller {
+        Caller {
+            name: name.to_string(),
+            key: SecretSource::File(path.to_path_buf()),
+            tenants: tenants.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("skillhost-callers-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_right_key_finds_its_caller_and_a_wrong_one_none() {
+        let dir = scratch("auth");
+        std::fs::write(dir.join("soc"), "0123456789abcdef-soc\n").unwrap();
+        std::fs::write(dir.join("mssp"), "0123456789abcdef-mssp").unwrap();
+        let config = BTreeMap::from([
+            (
+                "soc".to_string(),
+                caller("soc", &dir.join("soc"), &["acme"]),
+            ),
+            (
+                "mssp".to_string(),
+                caller("mssp", &dir.join("mssp"), &["globex"]),
+            ),
+        ]);
+        let callers = Callers::load(&config).unwrap();
+        let found = callers.authenticate(b"0123456789abcdef-soc").unwrap();
+        assert_eq!(found.name, "soc");
+        assert!(found.may_use("acme"));
+        assert!(!found.may_use("globex"));
+        assert!(callers.authenticate(b"0123456789abcdef-so").is_none());
+        assert!(callers.authenticate(b"").is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_short_key_is_refused_at_load_without_showing_it() {
+        let dir = scratch("short");
+        std::fs::write(dir.join("soc"), "hunter2").unwrap();
+        let config = BTreeMap::from([(
+            "soc".to_string(),
+            caller("soc", &dir.join("soc"), &["acme"]),
+        )]);
+        let err = Callers::load(&config).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("caller `soc`: the API key in the file "),
+            "{}",
+            err.message
+        );
+        assert!(err.message.ends_with("is shorter than 16 bytes"));
+        assert!(!err.to_string().contains("hunter2"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_rotated_key_file_replaces_the_key() {
+        let dir = scratch("rotate");
+        let path = dir.join("soc");
+        std::fs::write(&path, "first-key-0123456789").unwrap();
+        let config = BTreeMap::from([("soc".to_string(), caller("soc", &path, &["acme"]))]);
+        let mut callers = Callers::load(&config).unwrap();
+        std::fs::write(&path, "second-key-0123456789-longer").unwrap();
+        assert_eq!(callers.refresh(), vec!["soc".to_string()]);
+        assert!(callers.authenticate(b"first-key-0123456789").is_none());
+        assert_eq!(
+            callers
+                .authenticate(b"second-key-0123456789-longer")
+                .map(|c| c.name.as_str()),
+            Some("soc")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

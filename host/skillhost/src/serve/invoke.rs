@@ -1,0 +1,254 @@
+//! One admitted invocation: a slot from the scheduler, the connection bound, the skill run, its
+//! rows streamed to the caller, and one audit record and one metrics count at the end, whatever
+//! the end was.
+//!
+//! Threat: the caller may stop reading (or go away) mid-stream, and the skill may emit faster
+//! than the network takes. Rows pass through a small bounded channel: a slow reader makes the
+//! guest wait (inside its deadline), never the host buffer; a reader that went away cancels
+//! the invocation at once. Shutdown past the drain timeout cancels what still runs, and says so
+//! in the stream.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Response;
+use serde_json::{Map, Value, json};
+use skillhost_contract::error::{Failure, Reason};
+use skillhost_contract::manifest::OutputKind;
+use skillhost_runtime::capabilities::emit::Ready;
+use skillhost_runtime::capabilities::{Capabilities, RowSink};
+use skillhost_runtime::limits::SandboxLimits;
+use skillhost_upstream::connections::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::Server;
+use super::catalog::ServedSkill;
+use super::metrics::Finished;
+use super::reply::{Body, error_document, failure_response, json_response, ndjson_response};
+use super::schedule::Refused;
+
+/// Chunks (rows) in flight between a skill and its caller's connection.
+const STREAM_CHUNKS: usize = 16;
+
+/// An invocation checked and ready to be scheduled.
+pub struct Invocation {
+    /// The skill, as it was when the request arrived.
+    pub skill: Arc<ServedSkill>,
+    /// Who asked.
+    pub caller: String,
+    /// The connection to bind, if any.
+    pub connection: Option<Connection>,
+    /// The validated input.
+    pub input: Map<String, Value>,
+    /// Its limits.
+    pub limits: SandboxLimits,
+}
+
+/// How an invocation ended, for the audit record and the metrics.
+struct Ending {
+    outcome: &'static str,
+    peak_memory: usize,
+}
+
+impl Invocation {
+    /// Waits for a slot, runs, and answers: the result object, or the rows as NDJSON ending
+    /// with the summary (or the error).
+    pub async fn run(self, server: Arc<Server>) -> Result<Response<Body>, Failure> {
+        let tenant = match &self.connection {
+            Some(c) => c.tenant.clone(),
+            None => format!("caller:{}", self.caller),
+        };
+        let permit = server.scheduler.admit(&tenant).await.map_err(|refused| {
+            let why = match refused {
+                Refused::TenantQueueFull => "this tenant has as many invocations waiting as it may",
+                Refused::QueueFull => "the server has as many invocations waiting as it may",
+            };
+            Failure::usage(format!("too many invocations: {why}"))
+                .with_reason(Reason::Throttled)
+                .with_hint("retry after the time Retry-After gives")
+        })?;
+        let started = Instant::now();
+        let capabilities = match self.connection.clone() {
+            None => Capabilities::none(),
+            Some(connection) => Capabilities::bound(
+                server
+                    .connector
+                    .bind(connection, started + self.limits.timeout)
+                    .map_err(Failure::usage)?,
+            ),
+        };
+        let bound = capabilities.connection.clone();
+        let (sender, mut receiver) = mpsc::channel::<Bytes>(STREAM_CHUNKS);
+        let (early_sender, early) = oneshot::channel::<Result<Value, Failure>>();
+        let dataset = self.skill.manifest().output == OutputKind::Dataset;
+        let written = Arc::new(AtomicU64::new(0));
+        let sink = StreamSink {
+            sender: sender.clone(),
+            written: written.clone(),
+            reserved: None,
+        };
+        let mut shutdown = server.shutdown_signal();
+        let guard = server.track();
+        let task_server = server.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _guard = guard;
+            let server = task_server;
+            let run = server.runtime.invoke(
+                &self.skill.loaded,
+                &self.input,
+                capabilities,
+                Box::new(sink),
+                self.limits,
+            );
+            let result = tokio::select! {
+                result = run => result,
+                _ = sender.closed() => Err(Failure::other("the caller went away")
+                    .with_reason(Reason::Unavailable)),
+                _ = shutdown.wait_for(|cancel| *cancel) => Err(Failure::other(
+                    "the server shut down before the invocation finished",
+                )
+                .with_reason(Reason::Unavailable)
+                .with_hint("run it again on an instance that is not shutting down")),
+            };
+            let ending = Ending {
+                outcome: match &result {
+                    Ok(_) => "ok",
+                    Err(f) if f.message == "the caller went away" => "cancelled",
+                    Err(f) => f.reason.as_str(),
+                },
+                peak_memory: result.as_ref().map_or(0, |i| i.peak_memory),
+            };
+            let result = result.map(|i| i.output);
+            let started_stream = written.load(Ordering::Relaxed) > 0;
+            if dataset && started_stream {
+                let last = match &result {
+                    Ok(summary) => json!({"summary": summary}),
+                    Err(failure) => error_document(failure),
+                };
+                let mut line = serde_json::to_vec(&last).unwrap_or_default();
+                line.push(b'\n');
+                let _ = sender.send(Bytes::from(line)).await;
+            } else {
+                let _ = early_sender.send(result);
+            }
+            drop(sender);
+            let upstream = bound
+                .as_ref()
+                .map_or((0, 0), |b| (b.requests_sent(), b.throttled_answers()));
+            server.finished(&self, &tenant, started, ending, upstream, &written);
+        });
+        // The answer's head waits for the first row or for the end, whichever comes first: a run
+        // that fails before any row gets its own status, not a 200 with an error line.
+        tokio::select! {
+            biased;
+            ended = early => match ended {
+                Ok(Ok(output)) if dataset => {
+                    let mut line = serde_json::to_vec(&json!({"summary": output}))
+                        .unwrap_or_default();
+                    line.push(b'\n');
+                    Ok(ndjson_response(Bytes::from(line), receiver))
+                }
+                Ok(Ok(output)) => Ok(json_response(http::StatusCode::OK, &output)),
+                Ok(Err(failure)) => Ok(failure_response(&failure)),
+                Err(_) => Err(Failure::other("the invocation ended without an answer")),
+            },
+            first = receiver.recv() => match first {
+                Some(first) => Ok(ndjson_response(first, receiver)),
+                None => Err(Failure::other("the invocation ended without an answer")),
+            },
+        }
+    }
+}
+
+impl Server {
+    /// Writes the invocation's audit record and counts it.
+    fn finished(
+        &self,
+        invocation: &Invocation,
+        tenant: &str,
+        started: Instant,
+        ending: Ending,
+        upstream: (u64, u64),
+        written: &AtomicU64,
+    ) {
+        let elapsed = started.elapsed();
+        let manifest = invocation.skill.manifest();
+        let connection = invocation.connection.as_ref().map(|c| c.name.as_str());
+        if let Some(audit) = &self.audit {
+            audit.write_json(&json!({
+                "kind": "invocation",
+                "time": jiff::Timestamp::now().to_string(),
+                "caller": invocation.caller,
+                "tenant": invocation.connection.as_ref().map(|c| c.tenant.as_str()),
+                "connection": connection,
+                "skill": manifest.id,
+                "digest": invocation.skill.digest,
+                "outcome": ending.outcome,
+                "duration_ms": elapsed.as_millis() as u64,
+                "bytes_out": written.load(Ordering::Relaxed),
+                "peak_memory": ending.peak_memory,
+                "upstream_requests": upstream.0,
+            }));
+        }
+        self.metrics.finished(Finished {
+            skill: &manifest.id,
+            tenant,
+            outcome: ending.outcome,
+            seconds: elapsed.as_secs_f64(),
+            upstream,
+            peak_memory: ending.peak_memory,
+        });
+    }
+}
+
+/// The rows of one invocation, one NDJSON line each, into the channel its answer reads.
+struct StreamSink {
+    sender: mpsc::Sender<Bytes>,
+    written: Arc<AtomicU64>,
+    reserved: Option<mpsc::OwnedPermit<Bytes>>,
+}
+
+impl RowSink for StreamSink {
+    fn ready(&mut self) -> Option<Ready<'_>> {
+        if self.reserved.is_some() {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let permit = self
+                .sender
+                .clone()
+                .reserve_owned()
+                .await
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+            self.reserved = Some(permit);
+            Ok(())
+        }))
+    }
+
+    fn row(&mut self, row: Map<String, Value>) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(&row).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let len = line.len() as u64;
+        match self.reserved.take() {
+            Some(permit) => {
+                permit.send(Bytes::from(line));
+            }
+            None => self
+                .sender
+                .try_send(Bytes::from(line))
+                .map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => {
+                        std::io::Error::from(std::io::ErrorKind::WouldBlock)
+                    }
+                    mpsc::error::TrySendError::Closed(_) => {
+                        std::io::Error::from(std::io::ErrorKind::BrokenPipe)
+                    }
+                })?,
+        }
+        self.written.fetch_add(len, Ordering::Relaxed);
+        Ok(())
+    }
+}

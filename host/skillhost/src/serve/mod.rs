@@ -1,0 +1,473 @@
+//! `skillhost serve`: many tenants' invocations, side by side, in one long-lived process.
+//!
+//! What the process shares: the engine (pooling allocator), one loaded component per skill
+//! version, one token per (tenant, connection, scope) with single-flight refresh, and one pacing
+//! budget per (tenant, app) for all concurrent invocations (the [`Connector`]). What it keeps
+//! apart: each invocation gets its own store, limits and bound connection, and a caller reaches
+//! only its tenants' connections.
+//!
+//! Threat: the listener faces the network. Connections are capped in number and must send
+//! their headers within a timeout (slowloris); a non-loopback address needs TLS unless the
+//! operator says otherwise in so many words; shutdown drains, then cancels. See `api` for
+//! requests, `schedule` for fairness, `catalog` for drop-ins, `callers` for keys.
+
+mod api;
+mod callers;
+mod catalog;
+mod invoke;
+mod metrics;
+mod reply;
+mod schedule;
+mod tls;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use clap::Args;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use skillhost_contract::error::Failure;
+use skillhost_contract::text::escape;
+use skillhost_runtime::limits::{SandboxLimits, parse_bytes, parse_duration};
+use skillhost_runtime::registry::RegistryLimits;
+use skillhost_runtime::sandbox::{Runtime, RuntimeOptions};
+use skillhost_upstream::audit::AuditLog;
+use skillhost_upstream::connections::Config;
+use skillhost_upstream::outbound::Connector;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::commands::run::LimitArgs;
+use crate::global::GlobalArgs;
+use callers::Callers;
+use catalog::Skills;
+use metrics::Metrics;
+use schedule::{ScheduleLimits, Scheduler};
+
+/// `serve` arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// TLS certificate chain (PEM). Required, with --tls-key, on a non-loopback address.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve plain HTTP on a non-loopback address (API keys then cross the network in clear).
+    #[arg(long)]
+    pub insecure_http: bool,
+
+    /// Invocations running at once, all tenants together.
+    #[arg(long, value_name = "N", default_value_t = ScheduleLimits::default().max_running)]
+    pub max_running: usize,
+
+    /// Invocations of one tenant running at once.
+    #[arg(long, value_name = "N", default_value_t = ScheduleLimits::default().max_running_per_tenant)]
+    pub max_running_per_tenant: usize,
+
+    /// Invocations waiting for a slot, all tenants together; past it, 429.
+    #[arg(long, value_name = "N", default_value_t = ScheduleLimits::default().max_queued)]
+    pub max_queued: usize,
+
+    /// Invocations of one tenant waiting for a slot; past it, 429.
+    #[arg(long, value_name = "N", default_value_t = ScheduleLimits::default().max_queued_per_tenant)]
+    pub max_queued_per_tenant: usize,
+
+    /// Open client connections; further ones wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Largest request body, such as 1M.
+    #[arg(long, value_name = "SIZE", default_value = "1M")]
+    pub max_body: String,
+
+    /// How long shutdown waits for in-flight invocations before it cancels them.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub drain_timeout: String,
+
+    /// How often the skills folders and key files are checked for changes.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub rescan_interval: String,
+
+    /// Append one JSON line per invocation, and one per HTTP call of a skill, to this file.
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+
+    /// The most any invocation may use; a request may ask for less.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Settings fixed at start.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeSettings {
+    /// Largest request body, bytes.
+    pub max_body: usize,
+    /// The most an invocation may use.
+    pub limits: SandboxLimits,
+}
+
+/// Everything the request handlers share.
+pub struct Server {
+    runtime: Runtime,
+    connector: Arc<Connector>,
+    skills: Skills,
+    config: RwLock<Arc<Config>>,
+    callers: RwLock<Arc<Callers>>,
+    scheduler: Arc<Scheduler>,
+    metrics: Metrics,
+    settings: ServeSettings,
+    audit: Option<Arc<AuditLog>>,
+    draining: AtomicBool,
+    cancel: watch::Sender<bool>,
+    in_flight: AtomicUsize,
+    idle: Notify,
+    config_path: Option<PathBuf>,
+}
+
+/// Counts one invocation in flight until dropped.
+pub struct InFlight(Arc<Server>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Server {
+    fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn callers(&self) -> Arc<Callers> {
+        self.callers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// A receiver that turns true when in-flight work must stop.
+    fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.cancel.subscribe()
+    }
+
+    /// Counts an invocation in flight.
+    fn track(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+
+    /// Reads the config file again (SIGHUP): connections and callers. A config that does not
+    /// load leaves the running one in place.
+    fn reload(&self) {
+        let loaded = Config::locate_and_load(self.config_path.as_deref())
+            .and_then(|config| Callers::load(&config.callers).map(|callers| (config, callers)));
+        let (config, callers) = match loaded {
+            Ok(loaded) => loaded,
+            Err(failure) => {
+                tracing::error!(
+                    "config reload failed, the running config stays: {}",
+                    failure.to_safe_string()
+                );
+                return;
+            }
+        };
+        let old = self.config();
+        for (name, connection) in &old.connections {
+            let same = config
+                .connections
+                .get(name)
+                .is_some_and(|new| format!("{new:?}") == format!("{connection:?}"));
+            if !same {
+                self.connector.forget(name);
+            }
+        }
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
+        *self.callers.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(callers);
+        tracing::info!("config reloaded");
+    }
+
+    /// Re-reads key files that changed, and rescans the skills folders if they changed.
+    async fn refresh(&self) {
+        let mut callers = (*self.callers()).clone();
+        let changed = callers.refresh();
+        if !changed.is_empty() {
+            tracing::info!(callers = ?changed, "API keys re-read");
+            *self.callers.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(callers);
+        }
+        self.skills.rescan_if_changed(&self.runtime).await;
+    }
+}
+
+/// Runs `skillhost serve` until SIGTERM or SIGINT, then drains.
+pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
+    let limits = args.limits.parse()?;
+    let max_body =
+        parse_bytes(&args.max_body).map_err(|m| Failure::usage(format!("--max-body: {m}")))?;
+    let drain_timeout = parse_duration(&args.drain_timeout)
+        .map_err(|m| Failure::usage(format!("--drain-timeout: {m}")))?;
+    let rescan = parse_duration(&args.rescan_interval)
+        .map_err(|m| Failure::usage(format!("--rescan-interval: {m}")))?
+        .max(Duration::from_millis(100));
+    let schedule = ScheduleLimits {
+        max_running: args.max_running,
+        max_running_per_tenant: args.max_running_per_tenant,
+        max_queued: args.max_queued,
+        max_queued_per_tenant: args.max_queued_per_tenant,
+    };
+    let acceptor = tls::acceptor(&args)?;
+    let config = Config::locate_and_load(global.config.as_deref())?;
+    let callers = Callers::load(&config.callers)?;
+    if callers.is_empty() {
+        return Err(Failure::usage(
+            "the config has no callers, so no request could be authenticated",
+        )
+        .with_hint(
+            "add a [callers.NAME] table with key = { file = \"PATH\" } (or { env = \"VAR\" }) and \
+             tenants = [\"TENANT\", ...]",
+        ));
+    }
+    let audit = match &args.audit_log {
+        None => None,
+        Some(path) => Some(Arc::new(AuditLog::open(path).map_err(|e| {
+            Failure::usage(format!("--audit-log {}: {e}", path.display()))
+        })?)),
+    };
+    let connector = Connector::new(None);
+    if let Some(audit) = &audit {
+        connector.set_audit_shared(audit.clone());
+    }
+    let runtime = Runtime::new(RuntimeOptions {
+        pooling: true,
+        // Room for every running invocation and the describe() calls of a rescan.
+        pool_instances: u32::try_from(schedule.max_running.max(1) + 8).unwrap_or(u32::MAX),
+        limits,
+    })
+    .map_err(|e| Failure::other(format!("cannot start the wasm engine: {e:#}")))?;
+    let max_component_bytes = parse_bytes(&global.max_component_size)
+        .map_err(|m| Failure::usage(format!("--max-component-size: {m}")))?;
+    let skills = Skills::open(
+        &runtime,
+        global.skill_sources(),
+        global.compile_cache(),
+        RegistryLimits {
+            max_component_bytes: max_component_bytes as u64,
+        },
+    )
+    .await;
+    for problem in &skills.current().refused {
+        tracing::warn!(
+            "skill file {} refused: {}",
+            escape(&problem.path.display().to_string()),
+            escape(&problem.message)
+        );
+    }
+    let listener = TcpListener::bind(args.listen).await.map_err(|e| {
+        Failure::usage(format!("cannot listen on {}: {e}", args.listen))
+            .with_hint("pick a free port with --listen ADDR:PORT")
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::other(format!("cannot read the listening address: {e}")))?;
+    let (cancel, _) = watch::channel(false);
+    let server = Arc::new(Server {
+        runtime,
+        connector,
+        skills,
+        config: RwLock::new(Arc::new(config.clone())),
+        callers: RwLock::new(Arc::new(callers)),
+        scheduler: Scheduler::new(schedule),
+        metrics: Metrics::default(),
+        settings: ServeSettings { max_body, limits },
+        audit,
+        draining: AtomicBool::new(false),
+        cancel,
+        in_flight: AtomicUsize::new(0),
+        idle: Notify::new(),
+        config_path: config.path.clone().or_else(|| global.config.clone()),
+    });
+    // The line a supervisor (or a test) waits for; the port is the real one when 0 was asked.
+    say!(
+        "skillhost: serving {} skill(s) on {}://{local}",
+        server.skills.current().skills.len(),
+        if acceptor.is_some() { "https" } else { "http" }
+    );
+    let mut signals =
+        Signals::new().map_err(|e| Failure::other(format!("cannot listen for signals: {e}")))?;
+    tokio::spawn(refresher(server.clone(), rescan));
+    // Connections are taken until the very end: while draining, new requests get 503.
+    let accepting = tokio::spawn(accept(
+        server.clone(),
+        listener,
+        acceptor,
+        args.max_connections,
+    ));
+    while let Signal::Reload = signals.next().await {
+        server.reload();
+    }
+    drain(&server, drain_timeout).await;
+    accepting.abort();
+    Ok(())
+}
+
+/// Checks key files and skills folders every `interval`.
+async fn refresher(server: Arc<Server>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if server.is_draining() {
+            return;
+        }
+        server.refresh().await;
+    }
+}
+
+/// Accepts connections, at most `max_connections` open at once.
+async fn accept(
+    server: Arc<Server>,
+    listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    max_connections: usize,
+) {
+    let connections = Arc::new(Semaphore::new(max_connections.max(1)));
+    loop {
+        let Ok(slot) = connections.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait a little rather than spin.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            match acceptor {
+                None => serve_connection(server, stream).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => serve_connection(server, stream).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Serves HTTP/1.1 requests of one connection until it closes or the server drains.
+async fn serve_connection<S>(server: Arc<Server>, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut draining = server.shutdown_signal();
+    let handler = server.clone();
+    let service = service_fn(move |request| {
+        let server = handler.clone();
+        async move { Ok::<_, Infallible>(api::handle(server, request).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!("connection ended: {e}");
+            }
+        }
+        _ = draining.wait_for(|cancel| *cancel) => {}
+    }
+}
+
+/// Stops taking work, waits for in-flight invocations up to `timeout`, then cancels them.
+async fn drain(server: &Arc<Server>, timeout: Duration) {
+    server.draining.store(true, Ordering::Release);
+    let running = server.in_flight.load(Ordering::Acquire);
+    say!("skillhost: draining ({running} invocation(s) in flight)");
+    let idle = async {
+        loop {
+            let notified = server.idle.notified();
+            if server.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    };
+    if tokio::time::timeout(timeout, idle).await.is_err() {
+        let left = server.in_flight.load(Ordering::Acquire);
+        say!("skillhost: drain timeout passed; cancelling {left} invocation(s)");
+    }
+    let _ = server.cancel.send(true);
+    // The cancelled invocations write their last line and audit record.
+    let settle = async {
+        while server.in_flight.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), settle).await;
+    say!("skillhost: stopped");
+}
+
+enum Signal {
+    Reload,
+    Stop,
+}
+
+/// SIGTERM and SIGINT (stop), SIGHUP (reload).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
+    }
+}

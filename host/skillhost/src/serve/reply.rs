@@ -1,0 +1,142 @@
+//! The answers of the service: JSON documents, error documents with their status, and the
+//! streamed body of a dataset.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use serde_json::{Value, json};
+use skillhost_contract::error::{Failure, Reason};
+use skillhost_contract::text::escape;
+use tokio::sync::mpsc;
+
+/// A response body: one buffer, or the chunks of a stream as they come.
+pub enum Body {
+    /// All of it at once.
+    Full(Option<Bytes>),
+    /// A first chunk already in hand, then the rest from the channel until it closes.
+    Stream(Option<Bytes>, mpsc::Receiver<Bytes>),
+}
+
+impl HttpBody for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Body::Stream(first, receiver) => {
+                if let Some(first) = first.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(first))));
+                }
+                receiver
+                    .poll_recv(cx)
+                    .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Body::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Body::Full(None) => SizeHint::with_exact(0),
+            Body::Stream(..) => SizeHint::default(),
+        }
+    }
+}
+
+/// The HTTP status of a failure's reason.
+pub fn status_of(reason: Reason) -> StatusCode {
+    match reason {
+        Reason::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Reason::Forbidden => StatusCode::FORBIDDEN,
+        Reason::NotFound => StatusCode::NOT_FOUND,
+        Reason::InvalidInput => StatusCode::BAD_REQUEST,
+        Reason::Conflict => StatusCode::CONFLICT,
+        Reason::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        Reason::Upstream => StatusCode::BAD_GATEWAY,
+        Reason::Sandbox => StatusCode::UNPROCESSABLE_ENTITY,
+        Reason::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        Reason::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Reason::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// `{"error": {"code", "message", "hint"}}` of `failure`, its text escaped as on a terminal
+/// (it may quote a skill or an upstream).
+pub fn error_document(failure: &Failure) -> Value {
+    json!({
+        "error": {
+            "code": failure.reason.as_str(),
+            "message": escape(&failure.message),
+            "hint": failure.hint.as_deref().map(escape),
+        }
+    })
+}
+
+/// A JSON answer with `status`.
+pub fn json_response(status: StatusCode, document: &Value) -> Response<Body> {
+    let mut bytes = serde_json::to_vec(document).unwrap_or_else(|_| b"{}".to_vec());
+    bytes.push(b'\n');
+    let mut response = Response::new(Body::Full(Some(Bytes::from(bytes))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The error answer of `failure`: its status, its document, and the headers its code calls
+/// for (`WWW-Authenticate` on 401, `Retry-After` on 429 and 503).
+pub fn failure_response(failure: &Failure) -> Response<Body> {
+    let mut response = json_response(status_of(failure.reason), &error_document(failure));
+    let headers = response.headers_mut();
+    match failure.reason {
+        Reason::Unauthenticated => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"skillhost\""),
+            );
+        }
+        Reason::Throttled | Reason::Unavailable => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
+    response
+}
+
+/// A plain-text answer (metrics, health).
+pub fn text_response(
+    status: StatusCode,
+    content_type: &'static str,
+    text: String,
+) -> Response<Body> {
+    let mut response = Response::new(Body::Full(Some(Bytes::from(text))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// A streamed NDJSON answer starting with `first`.
+pub fn ndjson_response(first: Bytes, rest: mpsc::Receiver<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Body::Stream(Some(first), rest));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    response
+}
