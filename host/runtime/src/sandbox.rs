@@ -334,6 +334,12 @@ fn pool_config(options: RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
     // Interpreters compiled to wasm (componentize-py) have large function tables.
     pool.table_elements(100_000);
     pool.max_memory_size(options.limits.max_memory);
+    // A freed slot is reset with memset up to these sizes instead of being decommitted: the
+    // madvise and the page faults that follow it cost more than clearing the few pages a
+    // typical invocation touches.
+    pool.linear_memory_keep_resident(64 << 10);
+    pool.table_keep_resident(16 << 10);
+    pool.async_stack_keep_resident(64 << 10);
     pool
 }
 

@@ -19,9 +19,13 @@ use skillhost_testkit::TempDir;
 use skillhost_upstream::connections::Config;
 use skillhost_upstream::outbound::Connector;
 
+#[path = "skillhost/serve.rs"]
+mod serve;
+
 const SECRET_VAR: &str = "SKILLHOST_BENCH_SECRET";
 
 struct Sizes {
+    serve: serve::ServeSizes,
     noop_iterations: usize,
     cli_runs: usize,
     normalize_incidents: usize,
@@ -31,6 +35,12 @@ struct Sizes {
 }
 
 const FULL: Sizes = Sizes {
+    serve: serve::ServeSizes {
+        load: Duration::from_secs(5),
+        gets: 300,
+        cli_runs: 20,
+        in_flight: 8,
+    },
     noop_iterations: 5000,
     cli_runs: 40,
     normalize_incidents: 10_000,
@@ -40,6 +50,12 @@ const FULL: Sizes = Sizes {
 };
 
 const QUICK: Sizes = Sizes {
+    serve: serve::ServeSizes {
+        load: Duration::from_millis(100),
+        gets: 2,
+        cli_runs: 1,
+        in_flight: 2,
+    },
     noop_iterations: 3,
     cli_runs: 1,
     normalize_incidents: 20,
@@ -445,6 +461,30 @@ fn main() {
             peak as f64 / first as f64
         );
     }
+
+    let figures = rt.block_on(serve::measure(&sizes.serve));
+    println!(
+        "| `serve`: no-op invocations over HTTP, 64 connections, {:.0} s | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms | one CLI process per invocation: {:.1}/s | {:.0} | ≥ 14,000/s |",
+        sizes.serve.load.as_secs_f64(),
+        figures.noop_per_second,
+        millis(figures.noop_p50),
+        millis(figures.noop_p99),
+        figures.cli_per_second,
+        figures.noop_per_second / figures.cli_per_second
+    );
+    println!(
+        "| `serve`: warm `get` (caller → serve → simulator, token cached; median of {}) | {:.3} ms | the same GET sent directly with a cached token: {:.3} ms | {:.2} | ≤ 1.3 |",
+        sizes.serve.gets,
+        millis(figures.get_serve),
+        millis(figures.get_native),
+        millis(figures.get_serve) / millis(figures.get_native)
+    );
+    println!(
+        "| `serve`: resident memory per in-flight detections invocation ({} at once) | {:.1} MiB each | idle server: {:.1} MiB | – | – |",
+        sizes.serve.in_flight,
+        figures.rss_per_invocation / 1048576.0,
+        figures.rss_idle as f64 / 1048576.0
+    );
 
     let (calls, elapsed, allowed, throttled) = rt.block_on(pacing(sizes));
     // At 50 calls a window, call n cannot start before window × ((n - 1) / 50): the fastest the
