@@ -76,11 +76,10 @@ impl Pacer {
             {
                 calls.pop_front();
             }
-            let in_minute = calls
-                .iter()
-                .rev()
-                .take_while(|t| now.duration_since(**t) < self.minute)
-                .count();
+            // The log is in time order: the calls of the last minute are its tail, found by
+            // binary search (a raised `per_minute` must not make every admission scan them).
+            let in_minute =
+                calls.len() - calls.partition_point(|t| now.duration_since(*t) >= self.minute);
             let free_at = if calls.len() >= self.per_hour {
                 calls.front().map(|t| (*t + self.hour, Window::Hour))
             } else if in_minute >= self.per_minute {

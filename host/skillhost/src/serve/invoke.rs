@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Server;
 use super::catalog::ServedSkill;
 use super::metrics::Finished;
-use super::reply::{Body, error_document, failure_response, json_response, ndjson_response};
+use super::reply::{Body, error_document, failure_response, json_bytes_response, ndjson_response};
 use super::schedule::Refused;
 
 /// Chunks (rows) in flight between a skill and its caller's connection.
@@ -81,7 +81,7 @@ impl Invocation {
         };
         let bound = capabilities.connection.clone();
         let (sender, mut receiver) = mpsc::channel::<Bytes>(STREAM_CHUNKS);
-        let (early_sender, early) = oneshot::channel::<Result<Value, Failure>>();
+        let (early_sender, early) = oneshot::channel::<Result<Bytes, Failure>>();
         let dataset = self.skill.manifest().output == OutputKind::Dataset;
         let written = Arc::new(AtomicU64::new(0));
         let sink = StreamSink {
@@ -128,11 +128,21 @@ impl Invocation {
                     Ok(summary) => json!({"summary": summary}),
                     Err(failure) => error_document(failure),
                 };
-                let mut line = serde_json::to_vec(&last).unwrap_or_default();
-                line.push(b'\n');
-                let _ = sender.send(Bytes::from(line)).await;
+                let line = json_line(&last);
+                written.fetch_add(line.len() as u64, Ordering::Relaxed);
+                let _ = sender.send(line).await;
             } else {
-                let _ = early_sender.send(result);
+                // Serialized here, so that the audit record counts the bytes of the answer.
+                let answer = result.map(|output| {
+                    let line = if dataset {
+                        json_line(&json!({"summary": output}))
+                    } else {
+                        json_line(&output)
+                    };
+                    written.fetch_add(line.len() as u64, Ordering::Relaxed);
+                    line
+                });
+                let _ = early_sender.send(answer);
             }
             drop(sender);
             let upstream = bound
@@ -145,13 +155,8 @@ impl Invocation {
         tokio::select! {
             biased;
             ended = early => match ended {
-                Ok(Ok(output)) if dataset => {
-                    let mut line = serde_json::to_vec(&json!({"summary": output}))
-                        .unwrap_or_default();
-                    line.push(b'\n');
-                    Ok(ndjson_response(Bytes::from(line), receiver))
-                }
-                Ok(Ok(output)) => Ok(json_response(http::StatusCode::OK, &output)),
+                Ok(Ok(summary)) if dataset => Ok(ndjson_response(summary, receiver)),
+                Ok(Ok(object)) => Ok(json_bytes_response(object)),
                 Ok(Err(failure)) => Ok(failure_response(&failure)),
                 Err(_) => Err(Failure::other("the invocation ended without an answer")),
             },
@@ -202,6 +207,13 @@ impl Server {
             peak_memory: ending.peak_memory,
         });
     }
+}
+
+/// `value` as one line of JSON text.
+fn json_line(value: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 /// The rows of one invocation, one NDJSON line each, into the channel its answer reads.

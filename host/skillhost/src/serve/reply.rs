@@ -97,6 +97,16 @@ pub fn json_response(status: StatusCode, document: &Value) -> Response<Body> {
     response
 }
 
+/// A 200 answer of JSON text already serialized.
+pub fn json_bytes_response(bytes: Bytes) -> Response<Body> {
+    let mut response = Response::new(Body::Full(Some(bytes)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The error answer of `failure`: its status, its document, and the headers its code calls
 /// for (`WWW-Authenticate` on 401, `Retry-After` on 429 and 503).
 pub fn failure_response(failure: &Failure) -> Response<Body> {

@@ -1,0 +1,179 @@
+//! `skillhost serve` over TLS: a certificate made by `openssl` for 127.0.0.1, a client (`curl`)
+//! that trusts only that certificate, and the refusal to serve plain HTTP off loopback.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::{Host, TempDir};
+
+const KEY: &str = "tls-test-key-0123456789abcdef";
+
+/// A `serve` child, killed when dropped.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(name: &str) -> bool {
+    Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        || Command::new(name)
+            .arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+fn config(dir: &Path) -> String {
+    let key = dir.join("caller.key");
+    std::fs::write(&key, KEY).unwrap();
+    let path = dir.join("serve.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[callers.soc]\nkey = {{ file = {:?} }}\ntenants = [\"acme\"]\n",
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// Starts `serve` with `args`; returns it and the URL it announced.
+fn start(host: &Host, args: &[&str]) -> (Served, String) {
+    let mut child = host
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(at) = line.strip_prefix("skillhost: serving ") {
+            break at.rsplit(' ').next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Served(child), url)
+}
+
+#[test]
+fn serve_with_a_certificate_answers_over_https_and_authenticates_inside_tls() {
+    if !tool("openssl") || !tool("curl") {
+        // .ci/run installs both; a machine without them cannot run this test.
+        eprintln!("skipped: openssl and curl are needed to make a certificate and call over TLS");
+        return;
+    }
+    let dir = TempDir::new("serve-tls");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success(), "openssl could not make a certificate");
+    let host = Host::with(&["noop"]);
+    let config = config(dir.path());
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let (_served, url) = start(
+        &host,
+        &[
+            "--config",
+            &config,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert_arg,
+            "--tls-key",
+            &key_arg,
+        ],
+    );
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let curl = |extra: &[&str], path: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                "--cacert",
+                &cert_arg,
+            ])
+            .args(extra)
+            .arg(format!("{url}{path}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bearer = format!("Authorization: Bearer {KEY}");
+    let invoked = curl(
+        &["-H", &bearer, "-X", "POST", "-d", "{}"],
+        "/v1/skills/noop/invoke",
+    );
+    assert_eq!(invoked, "{}\n\n200");
+    let refused = curl(&[], "/v1/skills");
+    assert!(refused.ends_with("\n401"), "{refused}");
+    // Plain HTTP to the TLS port gets no answer of the API.
+    let plain = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{}/healthz", url.replace("https://", "http://")))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "000");
+}
+
+#[test]
+fn serve_refuses_plain_http_on_a_non_loopback_address() {
+    let host = Host::with(&["noop"]);
+    let dir = TempDir::new("serve-plain");
+    let config = config(dir.path());
+    let out = host
+        .command(&["--config", &config, "serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "skillhost: 0.0.0.0:0 is not a loopback address: serving it in plain HTTP would send API keys in clear"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("give --tls-cert and --tls-key, or --insecure-http"),
+        "{stderr}"
+    );
+}
