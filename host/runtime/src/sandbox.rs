@@ -212,9 +212,24 @@ impl Runtime {
         let state = InvocationState::new(skill, limits, capabilities, rows, stdout, stderr.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
-        let ticks = limits.timeout.as_millis() / EPOCH_TICK.as_millis() + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
+        // Every tick, a guest that computes yields its thread to the async runtime, so that a
+        // skill spinning in a loop cannot hold a runtime thread (and, in `serve`, the other
+        // invocations and the health checks) until its deadline; once the deadline's ticks have
+        // passed, it traps.
+        let ticks = u64::try_from(limits.timeout.as_millis() / EPOCH_TICK.as_millis() + 1)
+            .unwrap_or(u64::MAX);
+        let mut left = ticks;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            left = left.saturating_sub(1);
+            if left == 0 {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            Ok(wasmtime::UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
         (store, stderr)
     }
 }
