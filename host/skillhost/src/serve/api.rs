@@ -272,13 +272,24 @@ where
     invocation.run(server.clone()).await
 }
 
-/// The body, read up to `max` bytes.
+/// How long a request body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The body, read up to `max` bytes within [`BODY_TIMEOUT`].
 async fn read_body<B>(body: B, max: usize) -> Result<Bytes, Failure>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    match Limited::new(body, max).collect().await {
+    // A body trickled byte by byte must not hold the connection: it has as long as a head.
+    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect());
+    let Ok(collected) = read.await else {
+        return Err(Failure::usage(format!(
+            "the request body did not arrive within {} s",
+            BODY_TIMEOUT.as_secs()
+        )));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Failure::usage(format!(
             "the request body is larger than the server takes ({})",
