@@ -173,7 +173,12 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 
 /// `connections` connections sending `request` back to back for `duration`; every answer must
 /// have status 200. Returns the answers per second and every latency.
-async fn load(port: u16, request: Vec<u8>, connections: usize, duration: Duration) -> (f64, Vec<Duration>) {
+async fn load(
+    port: u16,
+    request: Vec<u8>,
+    connections: usize,
+    duration: Duration,
+) -> (f64, Vec<Duration>) {
     let request = std::sync::Arc::new(request);
     let started = Instant::now();
     let mut tasks = Vec::new();
