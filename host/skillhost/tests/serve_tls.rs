@@ -1,5 +1,5 @@
-//! `skillhost serve` over TLS: a certificate made by `openssl` for 127.0.0.1, a client (`curl`)
-//! that trusts only that certificate, and the refusal to serve plain HTTP off loopback.
+//! `skillhost serve` over TLS: a certificate made by `openssl` for 127.0.0.1, and a client
+//! (`curl`) that trusts only that certificate.
 
 mod common;
 
@@ -153,27 +153,4 @@ fn serve_with_a_certificate_answers_over_https_and_authenticates_inside_tls() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&plain.stdout), "000");
-}
-
-#[test]
-fn serve_refuses_plain_http_on_a_non_loopback_address() {
-    let host = Host::with(&["noop"]);
-    let dir = TempDir::new("serve-plain");
-    let config = config(dir.path());
-    let out = host
-        .command(&["--config", &config, "serve", "--listen", "0.0.0.0:0"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(
-            "skillhost: 0.0.0.0:0 is not a loopback address: serving it in plain HTTP would send API keys in clear"
-        ),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("give --tls-cert and --tls-key, or --insecure-http"),
-        "{stderr}"
-    );
 }

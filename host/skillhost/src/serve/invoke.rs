@@ -17,7 +17,7 @@ use http::Response;
 use serde_json::{Map, Value, json};
 use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::manifest::OutputKind;
-use skillhost_runtime::capabilities::emit::Ready;
+use skillhost_runtime::capabilities::emit::{OutputFull, Ready};
 use skillhost_runtime::capabilities::{Capabilities, RowSink};
 use skillhost_runtime::limits::SandboxLimits;
 use skillhost_upstream::connections::Connection;
@@ -56,11 +56,23 @@ impl Invocation {
     /// Waits for a slot, runs, and answers: the result object, or the rows as NDJSON ending
     /// with the summary (or the error).
     pub async fn run(self, server: Arc<Server>) -> Result<Response<Body>, Failure> {
+        // In flight from now until its answer was handed to the connection: shutdown drains
+        // queued invocations and answers being sent, not only running ones.
+        let in_flight = server.track();
         let tenant = match &self.connection {
             Some(c) => c.tenant.clone(),
             None => format!("caller:{}", self.caller),
         };
-        let permit = server.scheduler.admit(&tenant).await.map_err(|refused| {
+        let mut shutdown = server.shutdown_signal();
+        let admitted = tokio::select! {
+            admitted = server.scheduler.admit(&tenant) => admitted,
+            _ = shutdown.wait_for(|cancel| *cancel) => {
+                return Err(Failure::other("the server shut down before the invocation started")
+                    .with_reason(Reason::Unavailable)
+                    .with_hint("run it again on an instance that is not shutting down"));
+            }
+        };
+        let permit = admitted.map_err(|refused| {
             let why = match refused {
                 Refused::TenantQueueFull => "this tenant has as many invocations waiting as it may",
                 Refused::QueueFull => "the server has as many invocations waiting as it may",
@@ -88,13 +100,13 @@ impl Invocation {
             sender: sender.clone(),
             written: written.clone(),
             reserved: None,
+            cap: self.limits.max_output as u64,
         };
-        let mut shutdown = server.shutdown_signal();
-        let guard = server.track();
         let task_server = server.clone();
+        let running = server.track();
         tokio::spawn(async move {
             let _permit = permit;
-            let _guard = guard;
+            let _running = running;
             let server = task_server;
             let run = server.runtime.invoke(
                 &self.skill.loaded,
@@ -152,19 +164,20 @@ impl Invocation {
         });
         // The answer's head waits for the first row or for the end, whichever comes first: a run
         // that fails before any row gets its own status, not a 200 with an error line.
-        tokio::select! {
+        let response = tokio::select! {
             biased;
             ended = early => match ended {
-                Ok(Ok(summary)) if dataset => Ok(ndjson_response(summary, receiver)),
-                Ok(Ok(object)) => Ok(json_bytes_response(object)),
-                Ok(Err(failure)) => Ok(failure_response(&failure)),
-                Err(_) => Err(Failure::other("the invocation ended without an answer")),
+                Ok(Ok(summary)) if dataset => ndjson_response(summary, receiver),
+                Ok(Ok(object)) => json_bytes_response(object),
+                Ok(Err(failure)) => failure_response(&failure),
+                Err(_) => return Err(Failure::other("the invocation ended without an answer")),
             },
             first = receiver.recv() => match first {
-                Some(first) => Ok(ndjson_response(first, receiver)),
-                None => Err(Failure::other("the invocation ended without an answer")),
+                Some(first) => ndjson_response(first, receiver),
+                None => return Err(Failure::other("the invocation ended without an answer")),
             },
-        }
+        };
+        Ok(response.map(|body| body.held_by(in_flight)))
     }
 }
 
@@ -221,6 +234,9 @@ struct StreamSink {
     sender: mpsc::Sender<Bytes>,
     written: Arc<AtomicU64>,
     reserved: Option<mpsc::OwnedPermit<Bytes>>,
+    /// The output cap, bytes: what is sent (rows with their line ends) stops there, as the
+    /// CLI's printed output does.
+    cap: u64,
 }
 
 impl RowSink for StreamSink {
@@ -244,6 +260,9 @@ impl RowSink for StreamSink {
         let mut line = serde_json::to_vec(&row).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let len = line.len() as u64;
+        if self.written.load(Ordering::Relaxed) + len > self.cap {
+            return Err(std::io::Error::other(OutputFull(self.cap as usize)));
+        }
         match self.reserved.take() {
             Some(permit) => {
                 permit.send(Bytes::from(line));

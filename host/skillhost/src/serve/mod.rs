@@ -130,6 +130,7 @@ pub struct Server {
     settings: ServeSettings,
     audit: Option<Arc<AuditLog>>,
     draining: AtomicBool,
+    drain_started: watch::Sender<bool>,
     cancel: watch::Sender<bool>,
     in_flight: AtomicUsize,
     idle: Notify,
@@ -301,6 +302,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         settings: ServeSettings { max_body, limits },
         audit,
         draining: AtomicBool::new(false),
+        drain_started: watch::channel(false).0,
         cancel,
         in_flight: AtomicUsize::new(0),
         idle: Notify::new(),
@@ -385,60 +387,92 @@ async fn accept(
     }
 }
 
-/// Serves HTTP/1.1 requests of one connection until it closes or the server drains.
+/// How long a cancelled invocation's connection stays open to send its last line.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// Serves HTTP/1.1 requests of one connection until it closes; when the server drains, the
+/// answer in progress is finished and the connection closed (graceful), and once in-flight work
+/// is cancelled, it gets [`CANCEL_GRACE`] to send its last line.
 async fn serve_connection<S>(server: Arc<Server>, stream: S)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut draining = server.shutdown_signal();
+    let mut draining = server.drain_started.subscribe();
+    let mut cancel = server.shutdown_signal();
     let handler = server.clone();
     let service = service_fn(move |request| {
         let server = handler.clone();
         async move { Ok::<_, Infallible>(api::handle(server, request).await) }
     });
+    // A connection opened while the server drains gets its one answer (503), then closes.
+    let opened_draining = *draining.borrow();
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10))
-        .keep_alive(true)
+        .keep_alive(!opened_draining)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
+    if !opened_draining {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!("connection ended: {e}");
+                }
+                return;
+            }
+            _ = draining.wait_for(|draining| *draining) => {
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    }
+    let cancelled = async {
+        let _ = cancel.wait_for(|cancel| *cancel).await;
+        tokio::time::sleep(CANCEL_GRACE).await;
+    };
     tokio::select! {
         result = connection.as_mut() => {
             if let Err(e) = result {
-                tracing::debug!("connection ended: {e}");
+                tracing::debug!("connection ended while draining: {e}");
             }
         }
-        _ = draining.wait_for(|cancel| *cancel) => {}
+        _ = cancelled => {}
     }
 }
 
-/// Stops taking work, waits for in-flight invocations up to `timeout`, then cancels them.
+/// Stops taking work, waits for in-flight invocations (queued, running, or sending their
+/// answer) up to `timeout`, then cancels them.
 async fn drain(server: &Arc<Server>, timeout: Duration) {
     server.draining.store(true, Ordering::Release);
-    let running = server.in_flight.load(Ordering::Acquire);
-    say!("skillhost: draining ({running} invocation(s) in flight)");
-    let idle = async {
-        loop {
-            let notified = server.idle.notified();
-            if server.in_flight.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            notified.await;
-        }
-    };
-    if tokio::time::timeout(timeout, idle).await.is_err() {
-        let left = server.in_flight.load(Ordering::Acquire);
-        say!("skillhost: drain timeout passed; cancelling {left} invocation(s)");
+    let _ = server.drain_started.send(true);
+    let load = server.scheduler.load();
+    say!(
+        "skillhost: draining ({} invocation(s) running, {} queued)",
+        load.running,
+        load.queued
+    );
+    if tokio::time::timeout(timeout, idle(server)).await.is_err() {
+        let load = server.scheduler.load();
+        say!(
+            "skillhost: drain timeout passed; cancelling {} running and {} queued invocation(s)",
+            load.running,
+            load.queued
+        );
     }
     let _ = server.cancel.send(true);
-    // The cancelled invocations write their last line and audit record.
-    let settle = async {
-        while server.in_flight.load(Ordering::Acquire) > 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(2), settle).await;
+    // The cancelled invocations send their last line and write their audit record.
+    let _ = tokio::time::timeout(CANCEL_GRACE + Duration::from_secs(1), idle(server)).await;
     say!("skillhost: stopped");
+}
+
+/// Returns once nothing is in flight.
+async fn idle(server: &Server) {
+    loop {
+        let notified = server.idle.notified();
+        if server.in_flight.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        notified.await;
+    }
 }
 
 enum Signal {

@@ -13,12 +13,45 @@ use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::text::escape;
 use tokio::sync::mpsc;
 
-/// A response body: one buffer, or the chunks of a stream as they come.
-pub enum Body {
+/// A response body: its content, and what it keeps alive until the connection is done with it.
+pub struct Body {
+    content: Content,
+    /// Dropped with the body: after its last byte was handed to the connection, or when the
+    /// caller went away.
+    _held: Option<super::InFlight>,
+}
+
+enum Content {
     /// All of it at once.
     Full(Option<Bytes>),
     /// A first chunk already in hand, then the rest from the channel until it closes.
     Stream(Option<Bytes>, mpsc::Receiver<Bytes>),
+}
+
+impl Body {
+    /// All of `bytes` at once.
+    pub fn full(bytes: Bytes) -> Self {
+        Body {
+            content: Content::Full(Some(bytes)),
+            _held: None,
+        }
+    }
+
+    /// `first`, then the chunks of `rest` until it closes.
+    pub fn stream(first: Bytes, rest: mpsc::Receiver<Bytes>) -> Self {
+        Body {
+            content: Content::Stream(Some(first), rest),
+            _held: None,
+        }
+    }
+
+    /// The same body, keeping `in_flight` counted until the connection is done with it.
+    pub fn held_by(self, in_flight: super::InFlight) -> Self {
+        Body {
+            _held: Some(in_flight),
+            ..self
+        }
+    }
 }
 
 impl HttpBody for Body {
@@ -29,9 +62,9 @@ impl HttpBody for Body {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.get_mut() {
-            Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Body::Stream(first, receiver) => {
+        match &mut self.get_mut().content {
+            Content::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Content::Stream(first, receiver) => {
                 if let Some(first) = first.take() {
                     return Poll::Ready(Some(Ok(Frame::data(first))));
                 }
@@ -43,14 +76,14 @@ impl HttpBody for Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, Body::Full(None))
+        matches!(self.content, Content::Full(None))
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
-            Body::Full(None) => SizeHint::with_exact(0),
-            Body::Stream(..) => SizeHint::default(),
+        match &self.content {
+            Content::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Content::Full(None) => SizeHint::with_exact(0),
+            Content::Stream(..) => SizeHint::default(),
         }
     }
 }
@@ -88,7 +121,7 @@ pub fn error_document(failure: &Failure) -> Value {
 pub fn json_response(status: StatusCode, document: &Value) -> Response<Body> {
     let mut bytes = serde_json::to_vec(document).unwrap_or_else(|_| b"{}".to_vec());
     bytes.push(b'\n');
-    let mut response = Response::new(Body::Full(Some(Bytes::from(bytes))));
+    let mut response = Response::new(Body::full(Bytes::from(bytes)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -99,7 +132,7 @@ pub fn json_response(status: StatusCode, document: &Value) -> Response<Body> {
 
 /// A 200 answer of JSON text already serialized.
 pub fn json_bytes_response(bytes: Bytes) -> Response<Body> {
-    let mut response = Response::new(Body::Full(Some(bytes)));
+    let mut response = Response::new(Body::full(bytes));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -133,7 +166,7 @@ pub fn text_response(
     content_type: &'static str,
     text: String,
 ) -> Response<Body> {
-    let mut response = Response::new(Body::Full(Some(Bytes::from(text))));
+    let mut response = Response::new(Body::full(Bytes::from(text)));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -143,7 +176,7 @@ pub fn text_response(
 
 /// A streamed NDJSON answer starting with `first`.
 pub fn ndjson_response(first: Bytes, rest: mpsc::Receiver<Bytes>) -> Response<Body> {
-    let mut response = Response::new(Body::Stream(Some(first), rest));
+    let mut response = Response::new(Body::stream(first, rest));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),
