@@ -391,7 +391,9 @@ impl SkillRegistry {
         })?;
         // SAFETY: the artifact was produced by this very engine a moment ago.
         let component = unsafe { Component::deserialize(runtime.engine(), &artifact) }
-            .map_err(|e| format!("cannot load its compiled form: {e}"))?;
+            // With the pooling allocator (`serve`), a component needing more memories, tables or
+            // instances than one invocation's slot holds is refused here.
+            .map_err(|e| format!("cannot be loaded: {}", first_line(&format!("{e:#}"))))?;
         versions::detect(runtime.engine(), &component)?;
         self.cache.store_artifact(key, &artifact);
         tracing::debug!(key = %key, "compiled (cache miss)");

@@ -43,7 +43,7 @@ struct Histogram {
 pub struct Finished<'a> {
     /// The skill's ID.
     pub skill: &'a str,
-    /// The tenant (or `-` for an invocation without a connection).
+    /// The tenant (or `caller:NAME` for an invocation without a connection).
     pub tenant: &'a str,
     /// `ok` or the error code.
     pub outcome: &'static str,
