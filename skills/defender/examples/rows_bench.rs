@@ -1,16 +1,24 @@
-//! Page bytes → serialized detection rows, natively: the detections skill's loop (paging,
+//! Page bytes → serialized detection rows, natively: the detections skill's run (paging,
 //! de-duplication, rows) over realistic pages served from memory, through a body that hands out
-//! 16 KiB chunks like the guest's `BodyReader`.
+//! 16 KiB chunks like the guest's `BodyReader`. The reference path (`defender::reference`, what
+//! the skill ran before) and the fast path (`defender::detections`) run alternately in the same
+//! process on the same pages, and their rows are checked equal.
 //!
-//! `cargo run -p defender --release --example rows_bench [incidents] [repeats]`
+//! `cargo run -p defender --release --example rows_bench [incidents] [repeats] [reference|fast]`
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use defender::paging::{Dedup, Pager, incident_id, last_update};
-use defender::{Api, Body, Fetch, ListRequest, detection_rows};
+use defender::{Api, Body, Fetch, ListRequest};
 use serde_json::Value;
 use skillhost_guest::{HttpError, SkillError};
+
+/// A run of the detections skill: the request, the fetch, where rows go; the summary.
+type Run = fn(
+    &ListRequest,
+    &mut dyn Fetch,
+    &mut dyn FnMut(&str) -> Result<(), SkillError>,
+) -> Result<String, SkillError>;
 
 /// A body handed out in chunks of at most 16 KiB, each a fresh allocation (as the host's
 /// `incoming-body.read` returns them).
@@ -67,48 +75,12 @@ impl Fetch for Served {
     }
 }
 
-/// The detections skill's loop, emitting into `sink`; returns (incidents, rows).
-fn detections(
-    request: &ListRequest,
-    fetch: &mut dyn Fetch,
-    sink: &mut dyn FnMut(&str),
-) -> Result<(usize, u64), SkillError> {
-    let api = request.api;
-    let mut pager = Pager::new(request);
-    let mut dedup: Dedup<Vec<String>> = Dedup::default();
-    let hold = (request.page_size / 2).max(1);
-    let remembered = request.page_size * 2;
-    let mut rows = 0u64;
-    let mut emit = |incidents: Vec<Vec<String>>, rows: &mut u64| {
-        for row in incidents.into_iter().flatten() {
-            sink(&row);
-            *rows += 1;
-        }
-    };
-    loop {
-        let mut on_incident = |incident: Value| {
-            let serialized = detection_rows(&incident, api)
-                .into_iter()
-                .map(|row| Value::Object(row).to_string())
-                .collect();
-            dedup.accept(incident_id(&incident), last_update(&incident), serialized);
-            let ready = dedup.pending().saturating_sub(hold);
-            emit(dedup.release(ready, remembered), &mut rows);
-            Ok(())
-        };
-        if pager.next_page_each(fetch, &mut on_incident)?.is_none() {
-            break;
-        }
-    }
-    let incidents = dedup.accepted;
-    emit(dedup.release(usize::MAX, 0), &mut rows);
-    Ok((incidents, rows))
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let total: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2600);
     let repeats: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
+    // `reference` or `fast` times only that path (for a profiler).
+    let only = args.next();
     for api in [Api::Defender, Api::Graph] {
         let page_size = api.max_page_size() as usize;
         let incidents = defender::workload::incidents(api, total, 9_000_000, 42);
@@ -135,39 +107,83 @@ fn main() {
             page_size,
             limit: None,
         };
-        let mut times = Vec::new();
-        let mut result = (0, 0);
-        let mut out_bytes = 0usize;
-        for _ in 0..repeats {
+        let paths: [(&str, Run); 2] = [
+            ("reference", defender::reference::detections),
+            ("fast", defender::detections),
+        ];
+        // Untimed: both paths give the same rows, in the same order, and the same summary.
+        let mut outputs = Vec::new();
+        for (name, run) in &paths {
+            if only.as_deref().is_some_and(|only| only != *name) {
+                continue;
+            }
             let mut fetch = Served {
                 pages: pages.clone(),
                 next: 0,
             };
-            out_bytes = 0;
-            let started = Instant::now();
-            result = detections(&request, &mut fetch, &mut |row| out_bytes += row.len())
-                .expect("detections");
-            times.push(started.elapsed());
+            let mut rows = Vec::new();
+            let summary = run(&request, &mut fetch, &mut |row| {
+                rows.push(row.to_string());
+                Ok(())
+            })
+            .expect("detections");
+            outputs.push((rows, summary));
         }
-        times.sort();
-        let median = times[times.len() / 2];
-        let best = times[0];
-        let (incident_count, rows) = result;
-        let mbps = |d: Duration| bytes as f64 / d.as_secs_f64() / 1e6;
+        assert!(
+            outputs.windows(2).all(|w| w[0] == w[1]),
+            "both paths gave the same rows"
+        );
+        let (rows, summary) = outputs.swap_remove(0);
+        let out_bytes: usize = rows.iter().map(String::len).sum();
+        let rows = rows.len() as u64;
+        drop(outputs);
+        let mut times = [Vec::new(), Vec::new()];
+        for _ in 0..repeats {
+            for (n, (name, run)) in paths.iter().enumerate() {
+                if only.as_deref().is_some_and(|only| only != *name) {
+                    continue;
+                }
+                let mut fetch = Served {
+                    pages: pages.clone(),
+                    next: 0,
+                };
+                let mut seen = 0usize;
+                let started = Instant::now();
+                run(&request, &mut fetch, &mut |row| {
+                    seen += row.len();
+                    Ok(())
+                })
+                .expect("detections");
+                times[n].push(started.elapsed());
+                assert_eq!(seen, out_bytes);
+            }
+        }
         println!(
-            "{:<8} {} pages, {:.1} MB in, {} incidents, {} rows, {:.1} MB of rows out; median {:.1} ms ({:.0} MB/s, {:.0} rows/s, {:.2} us/row), best {:.1} ms ({:.0} MB/s)",
+            "{}: {} pages, {:.1} MB in, {rows} rows ({:.1} MB out); summary {summary}",
             api.service(),
             pages.len(),
             bytes as f64 / 1e6,
-            incident_count,
-            rows,
             out_bytes as f64 / 1e6,
-            median.as_secs_f64() * 1e3,
-            mbps(median),
-            rows as f64 / median.as_secs_f64(),
-            median.as_secs_f64() * 1e6 / rows as f64,
-            best.as_secs_f64() * 1e3,
-            mbps(best),
         );
+        for (n, (name, _)) in paths.iter().enumerate() {
+            if times[n].is_empty() {
+                continue;
+            }
+            let mut sorted = times[n].clone();
+            sorted.sort();
+            let median = sorted[sorted.len() / 2];
+            let best = sorted[0];
+            let mbps = |d: Duration| bytes as f64 / d.as_secs_f64() / 1e6;
+            println!(
+                "  {name:<9} median {:>7.1} ms: {:>5.0} MB/s, {:>8.0} rows/s, {:>6.2} µs/row | best {:>7.1} ms: {:>5.0} MB/s, {:>8.0} rows/s",
+                median.as_secs_f64() * 1e3,
+                mbps(median),
+                rows as f64 / median.as_secs_f64(),
+                median.as_secs_f64() * 1e6 / rows as f64,
+                best.as_secs_f64() * 1e3,
+                mbps(best),
+                rows as f64 / best.as_secs_f64(),
+            );
+        }
     }
 }

@@ -47,12 +47,31 @@ pub fn normalize(incident_json: &str, incidents: usize) -> (u64, u64) {
     let mut rows = 0u64;
     let mut bytes = 0u64;
     for _ in 0..incidents {
+        let Ok(incident) =
+            crate::paging::detection_incident(incident_json.as_bytes(), Api::Defender)
+        else {
+            continue;
+        };
+        for row in incident.rows.iter() {
+            rows += 1;
+            bytes += row.len() as u64;
+        }
+    }
+    (rows, bytes)
+}
+
+/// [`normalize`] on the reference path: each incident parsed into a `Value`, its rows built as
+/// `Value` maps and serialized (what the skills did before the fast path).
+pub fn normalize_reference(incident_json: &str, incidents: usize) -> (u64, u64) {
+    let mut rows = 0u64;
+    let mut bytes = 0u64;
+    for _ in 0..incidents {
         let Ok(incident) = serde_json::from_str::<Value>(incident_json) else {
             continue;
         };
-        for row in crate::rows::detection_rows(&incident, Api::Defender) {
+        for row in crate::reference::serialized_rows(&incident, Api::Defender) {
             rows += 1;
-            bytes += Value::Object(row).to_string().len() as u64;
+            bytes += row.len() as u64;
         }
     }
     (rows, bytes)
@@ -539,6 +558,7 @@ mod tests {
         let (rows, bytes) = normalize(&page(5), 3);
         assert_eq!(rows, 15);
         assert!(bytes > 15 * 500);
+        assert_eq!(normalize_reference(&page(5), 3), (rows, bytes));
     }
 
     #[test]
