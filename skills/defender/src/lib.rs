@@ -12,6 +12,8 @@
 //! equality.
 
 pub mod detections;
+#[cfg(test)]
+mod equality;
 pub mod errors;
 pub(crate) mod incident;
 pub(crate) mod json;
