@@ -75,12 +75,48 @@ impl Fetch for Served {
     }
 }
 
+/// A normalization workload: (incident text, incidents) → (rows, bytes of rows).
+type Normalize = fn(&str, usize) -> (u64, u64);
+
+/// The normalization workload of BENCHMARKS.md (one small incident parsed, expanded and
+/// serialized `incidents` times), on both paths.
+fn normalization(incidents: usize, repeats: usize) {
+    let page = defender::workload::page(5);
+    let runs: [(&str, Normalize); 2] = [
+        ("reference", defender::workload::normalize_reference),
+        ("fast", defender::workload::normalize),
+    ];
+    let mut best = [Duration::MAX; 2];
+    let mut results = [(0, 0); 2];
+    for _ in 0..repeats {
+        for (n, (_, run)) in runs.iter().enumerate() {
+            let started = Instant::now();
+            results[n] = std::hint::black_box(run(&page, incidents));
+            best[n] = best[n].min(started.elapsed());
+        }
+    }
+    assert_eq!(results[0], results[1], "both paths gave the same rows");
+    let bytes = page.len() * incidents;
+    for (n, (name, _)) in runs.iter().enumerate() {
+        println!(
+            "  normalization {name:<9} best {:>7.1} ms: {:>5.0} MB/s, {:>8.0} rows/s ({} incidents × 5 alerts)",
+            best[n].as_secs_f64() * 1e3,
+            bytes as f64 / best[n].as_secs_f64() / 1e6,
+            results[n].0 as f64 / best[n].as_secs_f64(),
+            incidents,
+        );
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let total: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2600);
     let repeats: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
     // `reference` or `fast` times only that path (for a profiler).
     let only = args.next();
+    if only.is_none() {
+        normalization(10_000, repeats.min(5));
+    }
     for api in [Api::Defender, Api::Graph] {
         let page_size = api.max_page_size() as usize;
         let incidents = defender::workload::incidents(api, total, 9_000_000, 42);

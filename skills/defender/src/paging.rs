@@ -440,8 +440,10 @@ impl<T> Dedup<T> {
             return true;
         };
         if let Some(&place) = self.pending_index.get(&id) {
-            let at = usize::try_from(place - self.first).unwrap_or(usize::MAX);
-            if let Some(current) = self.pending.get_mut(at) {
+            let at = place
+                .checked_sub(self.first)
+                .and_then(|at| usize::try_from(at).ok());
+            if let Some(current) = at.and_then(|at| self.pending.get_mut(at)) {
                 let newer = match (version, current.version) {
                     (Some(a), Some(b)) => a > b,
                     (Some(_), None) => true,
