@@ -476,7 +476,7 @@ fn reference_rows(text: &str, api: Api) -> Expected {
 }
 
 fn fast_rows(text: &str, api: Api) -> Expected {
-    match detection_incident(text.as_bytes(), api) {
+    match detection_incident(text, api) {
         Ok(incident) => Ok((
             incident.id,
             incident.version,

@@ -444,7 +444,7 @@ impl<'de> Visitor<'de> for AlertsSeed<'_, 'de> {
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Self::Value, A::Error> {
         enter(self.level)?;
-        let mut alerts = Vec::new();
+        let mut alerts = Vec::with_capacity(8);
         while let Some(alert) = seq.next_element_seed(AlertSeed {
             shared: self.shared.reborrow(),
             level: self.level + 1,

@@ -256,6 +256,13 @@ impl Cell<'_> {
             Cell::Bool(true) => out.push_str("true"),
             Cell::Bool(false) => out.push_str("false"),
             Cell::Num(n) => write_number(out, n),
+            // serde_json lends a string from the text only when it holds no escape sequence, and
+            // refuses raw control characters: such a string has nothing to escape.
+            Cell::Str(Cow::Borrowed(s)) => {
+                out.push('"');
+                out.push_str(s);
+                out.push('"');
+            }
             Cell::Str(s) => write_str(out, s),
             Cell::Json(range) => out.push_str(buffer.get(range.clone()).unwrap_or("null")),
         }
@@ -554,6 +561,49 @@ mod tests {
                 .unwrap()
                 .1
         );
+    }
+
+    #[test]
+    fn a_string_is_lent_from_the_text_only_when_it_has_nothing_to_escape() {
+        // `Cell::write` copies lent strings as they are.
+        for text in [
+            r#""plain é 😀 \u2028""#,
+            r#""a\"b""#,
+            r#""a\\b""#,
+            r#""\u0041""#,
+            r#""\/""#,
+        ] {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let mut keys = Vec::new();
+            let mut duplicate = false;
+            let mut scratch = String::new();
+            let cell = Transcode {
+                out: &mut scratch,
+                level: INCIDENT_LEVEL,
+                scalars: false,
+                keys: &mut keys,
+                duplicate: &mut duplicate,
+                role: Role::Plain,
+            }
+            .deserialize(&mut de)
+            .unwrap();
+            let mut out = String::new();
+            cell.write(&mut out, "");
+            assert_eq!(
+                out,
+                serde_json::from_str::<Value>(text).unwrap().to_string()
+            );
+            assert_eq!(
+                matches!(cell, Cell::Str(Cow::Borrowed(_))),
+                !text.contains('\\')
+            );
+        }
+        // Raw control characters are refused.
+        for c in 0u8..0x20 {
+            let text = format!("\"a{}b\"", c as char);
+            assert!(serde_json::from_str::<Value>(&text).is_err());
+            assert!(serde_json::from_str::<&str>(&text).is_err());
+        }
     }
 
     #[test]

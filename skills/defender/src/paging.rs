@@ -314,10 +314,9 @@ impl PageItem for DetectionItem {
 
 /// The detection rows of one incident given as JSON text (as it would stand in a page), on the
 /// fast path; an error says why it is not an incident of `api` or not JSON.
-pub fn detection_incident(text: &[u8], api: Api) -> Result<DetectionIncident, String> {
-    let parsed: ParsedIncident =
-        serde_json::from_slice(text).map_err(|e| invalid(&e.to_string()))?;
-    DetectionItem(api).finish(parsed, text)
+pub fn detection_incident(text: &str, api: Api) -> Result<DetectionIncident, String> {
+    let parsed: ParsedIncident = serde_json::from_str(text).map_err(|e| invalid(&e.to_string()))?;
+    DetectionItem(api).finish(parsed, text.as_bytes())
 }
 
 /// An incident of the list skill, given as JSON text (as it would stand in a page), on the fast

@@ -47,9 +47,7 @@ pub fn normalize(incident_json: &str, incidents: usize) -> (u64, u64) {
     let mut rows = 0u64;
     let mut bytes = 0u64;
     for _ in 0..incidents {
-        let Ok(incident) =
-            crate::paging::detection_incident(incident_json.as_bytes(), Api::Defender)
-        else {
+        let Ok(incident) = crate::paging::detection_incident(incident_json, Api::Defender) else {
             continue;
         };
         for row in incident.rows.iter() {
