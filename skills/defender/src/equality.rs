@@ -476,7 +476,14 @@ fn reference_rows(text: &str, api: Api) -> Expected {
 }
 
 fn fast_rows(text: &str, api: Api) -> Expected {
-    match detection_incident(text, api) {
+    let serde = rows_of(crate::paging::detection_incident_serde(text, api));
+    let walked = rows_of(detection_incident(text, api));
+    assert_eq!(walked, serde, "the walk and serde agree: {text}");
+    walked
+}
+
+fn rows_of(incident: Result<crate::rows::DetectionIncident, String>) -> Expected {
+    match incident {
         Ok(incident) => Ok((
             incident.id,
             incident.version,
@@ -745,7 +752,7 @@ fn page(
 fn damage(rng: &mut Rng, answer: &mut Answer) {
     let len = answer.body.len();
     let at = rng.below(len as u64) as usize;
-    match rng.below(9) {
+    match rng.below(11) {
         0 => answer.cut = Some((at, true)),
         1 => answer.cut = Some((at, false)),
         2 => answer.body[at] = b'#',
@@ -762,6 +769,12 @@ fn damage(rng: &mut Rng, answer: &mut Answer) {
             }
         }
         5 => answer.body.truncate(at),
+        10 => {
+            // A non-incident directly followed by garbage: refused as a non-incident.
+            if let Some(p) = find(&answer.body, b"\"value\":[") {
+                answer.body.splice(p + 9..p + 9, b"5x,".iter().copied());
+            }
+        }
         6 => {
             answer.status = 503;
             answer.body =

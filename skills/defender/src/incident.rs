@@ -399,7 +399,8 @@ impl<'de> Visitor<'de> for IncidentVisitor {
 }
 
 impl ParsedIncident<'_> {
-    fn not_object() -> Self {
+    /// An incident that is not an object, refused by its shape check.
+    pub(crate) fn not_object() -> Self {
         ParsedIncident {
             object: false,
             cells: std::array::from_fn(|_| Cell::Absent),
@@ -462,7 +463,8 @@ struct AlertSeed<'a, 'de> {
 }
 
 impl ParsedAlert<'_> {
-    fn not_object() -> Self {
+    /// An alert that is not an object, refused by its shape check.
+    pub(crate) fn not_object() -> Self {
         ParsedAlert {
             object: false,
             cells: std::array::from_fn(|_| Cell::Absent),
