@@ -8,7 +8,7 @@
 //! The fetching, the retries of a damaged page and the paging are the same whichever way a page
 //! is parsed: into one `Value` per incident ([`Pager::next_page_each`], the reference), into
 //! detection rows ([`Pager::next_page_rows`]) or into canonical incident text
-//! ([`Pager::next_page_listed`]), the last two through [`crate::page`].
+//! ([`Pager::next_page_listed`]), the last two through the window of the private `page` module.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 

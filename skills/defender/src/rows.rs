@@ -6,7 +6,7 @@
 //! (timestamps stay strings); Graph's camelCase enums get the legacy PascalCase spelling and its
 //! source names the legacy ones, so rows from both APIs compare equal.
 //!
-//! Rows are written as JSON text straight from the parsed incident ([`crate::incident`]), each
+//! Rows are written as JSON text straight from the parsed incident (the private `incident` module), each
 //! exactly the text [`crate::reference::detection_rows`] gives once serialized: the incident's
 //! columns are written once and copied in front of each alert's.
 
