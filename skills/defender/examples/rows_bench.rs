@@ -95,6 +95,48 @@ impl Fetch for Served {
     }
 }
 
+/// The list skill on both paths over `pages`: every incident, de-duplicated, in one result.
+fn list(request: &ListRequest, pages: &[std::sync::Arc<Vec<u8>>], bytes: usize, repeats: usize) {
+    let reference = |fetch: &mut Served| {
+        defender::reference::list_all(request, fetch).map(|(incidents, pages)| {
+            defender::reference::list_result(request.api, &request.filter, pages, incidents)
+        })
+    };
+    let fast = |fetch: &mut Served| {
+        defender::paging::list_all(request, fetch).map(|(incidents, pages)| {
+            defender::paging::list_result(request.api, &request.filter, pages, &incidents)
+        })
+    };
+    let mut best = [Duration::MAX; 2];
+    let mut outputs = [String::new(), String::new()];
+    for _ in 0..repeats {
+        for n in 0..2 {
+            let mut fetch = Served {
+                pages: pages.to_vec(),
+                next: 0,
+            };
+            let (output, _, cpu) = timed(|| {
+                if n == 0 {
+                    reference(&mut fetch)
+                } else {
+                    fast(&mut fetch)
+                }
+            });
+            outputs[n] = output.expect("list");
+            best[n] = best[n].min(cpu);
+        }
+    }
+    assert!(outputs[0] == outputs[1], "both paths gave the same result");
+    for (n, name) in ["reference", "fast"].iter().enumerate() {
+        println!(
+            "  list skill {name:<9} CPU best {:>7.1} ms: {:>5.0} MB/s ({:.1} MB result)",
+            best[n].as_secs_f64() * 1e3,
+            bytes as f64 / best[n].as_secs_f64() / 1e6,
+            outputs[n].len() as f64 / 1e6,
+        );
+    }
+}
+
 /// A normalization workload: (incident text, incidents) → (rows, bytes of rows).
 type Normalize = fn(&str, usize) -> (u64, u64);
 
@@ -224,6 +266,9 @@ fn main() {
             bytes as f64 / 1e6,
             out_bytes as f64 / 1e6,
         );
+        if only.is_none() {
+            list(&request, &pages, bytes, repeats.min(5));
+        }
         for (n, (name, _)) in paths.iter().enumerate() {
             if times[n].is_empty() {
                 continue;
