@@ -4,6 +4,11 @@
 //! with `$expand=alerts` and `@odata.nextLink`. Both stop on a short page. With `$skip` paging,
 //! an incident that changes during the run can be served twice (everything shifts when a new
 //! one arrives); [`Dedup`] keeps each incident once, at its latest `lastUpdateTime`.
+//!
+//! The fetching, the retries of a damaged page and the paging are the same whichever way a page
+//! is parsed: into one `Value` per incident ([`Pager::next_page_each`], the reference), into
+//! detection rows ([`Pager::next_page_rows`]) or into canonical incident text
+//! ([`Pager::next_page_listed`]), the last two through the window of the private `page` module.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -11,7 +16,11 @@ use serde_json::Value;
 use skillhost_guest::{HttpError, SkillError, UpstreamError};
 
 use crate::errors::{api_error, fetch_error};
+use crate::incident::{ListedParse, ParsedIncident};
+use crate::page::{Buffers, PageItem};
 use crate::params::{Api, ListRequest};
+use crate::reference;
+use crate::rows::{DetectionIncident, Rows, write_rows};
 
 /// The one thing paging needs from the host: a GET on a service of the bound connection.
 pub trait Fetch {
@@ -55,12 +64,38 @@ pub struct Pager {
     next: Option<String>,
     skip: usize,
     pages: usize,
+    /// The window the fast path reads bodies through, kept from page to page.
+    window: Buffers,
 }
 
 /// How many times a page is fetched again when its answer was cut short, stalled, broke
 /// mid-body, was not valid JSON, or held an object that is not an incident of the connection's
 /// API: all signs of an answer damaged in transit, which a new fetch usually cures.
 const PAGE_RETRIES: usize = 4;
+
+/// What parsing one page's body gave.
+pub(crate) enum PageParse {
+    /// The page was read: how many incidents it held, and its `@odata.nextLink`.
+    Page {
+        count: usize,
+        next_link: Option<String>,
+    },
+    /// A page object without a `value` list.
+    NoValue,
+    /// The callback failed; the page is not fetched again.
+    Stopped(SkillError),
+    /// An element of `value` is not an incident of the API (why).
+    NotIncident(String),
+    /// The body is not valid JSON (the parser's words).
+    Invalid(String),
+}
+
+/// A page parse, and whether the body's own error (a host error met while reading) decides the
+/// outcome: it does when the parse needed the bytes the error withheld.
+pub(crate) struct Outcome {
+    pub parse: PageParse,
+    pub body_error_matters: bool,
+}
 
 impl Pager {
     /// Starts at the first page of `request`.
@@ -72,6 +107,7 @@ impl Pager {
             next: None,
             skip: 0,
             pages: 0,
+            window: Buffers::default(),
         };
         pager.next = Some(pager.path(0));
         pager
@@ -80,6 +116,15 @@ impl Pager {
     /// Pages fetched so far.
     pub fn pages(&self) -> usize {
         self.pages
+    }
+
+    /// Reads bodies through a window of `window` bytes, refilled under `low_water`, `read` bytes
+    /// a read (tests make every incident cross a window's end).
+    #[cfg(test)]
+    pub(crate) fn window_sizes(&mut self, window: usize, low_water: usize, read: usize) {
+        self.window.window = window;
+        self.window.low_water = low_water;
+        self.window.read = read;
     }
 
     fn path(&self, skip: usize) -> String {
@@ -97,7 +142,8 @@ impl Pager {
         path
     }
 
-    /// The next page, or `None` after the last one.
+    /// The next page, each incident as a `Value` (the reference path), or `None` after the last
+    /// one.
     pub fn next_page(&mut self, fetch: &mut dyn Fetch) -> Result<Option<Page>, SkillError> {
         let mut page = Vec::new();
         let fetched = self.next_page_each(fetch, &mut |incident| {
@@ -107,13 +153,59 @@ impl Pager {
         Ok(fetched.map(|_| page))
     }
 
-    /// Fetches the next page and hands its incidents to `on_incident` one at a time, as they
-    /// are parsed, so that a page is never held whole. Returns how many there were, or `None`
-    /// after the last page.
+    /// Fetches the next page and hands its incidents to `on_incident` one at a time, each parsed
+    /// into a `Value` as it arrives (the reference path, byte by byte from the body). Returns
+    /// how many there were, or `None` after the last page.
     pub fn next_page_each(
         &mut self,
         fetch: &mut dyn Fetch,
         on_incident: &mut dyn FnMut(Value) -> Result<(), SkillError>,
+    ) -> Result<Option<usize>, SkillError> {
+        let api = self.api;
+        self.next_page_with(fetch, &mut |body, _| {
+            reference::read_page(body, api, on_incident)
+        })
+    }
+
+    /// Fetches the next page and hands each incident's detection rows to `on_incident` as soon
+    /// as the incident is parsed (the fast path). Returns how many incidents there were, or
+    /// `None` after the last page.
+    pub fn next_page_rows(
+        &mut self,
+        fetch: &mut dyn Fetch,
+        on_incident: &mut dyn FnMut(DetectionIncident) -> Result<(), SkillError>,
+    ) -> Result<Option<usize>, SkillError> {
+        let mut item = DetectionItem(self.api);
+        self.next_page_with(fetch, &mut |body, window| {
+            crate::page::read_page(body, window, &mut item, on_incident)
+        })
+    }
+
+    /// The next page, each incident as the text a `Value` of it serializes to (the fast path),
+    /// or `None` after the last one. As with [`Pager::next_page`], the incidents a damaged answer
+    /// gave before its damage are part of the page, ahead of those of the answer fetched again:
+    /// de-duplication drops the repeats.
+    pub fn next_page_listed(
+        &mut self,
+        fetch: &mut dyn Fetch,
+    ) -> Result<Option<Vec<ListedIncident>>, SkillError> {
+        let mut item = ListedItem(self.api);
+        let mut page = Vec::new();
+        let fetched = self.next_page_with(fetch, &mut |body, window| {
+            crate::page::read_page(body, window, &mut item, &mut |incident| {
+                page.push(incident);
+                Ok(())
+            })
+        })?;
+        Ok(fetched.map(|_| page))
+    }
+
+    /// Fetches the next page (again while its answer is damaged, up to [`PAGE_RETRIES`] times)
+    /// and parses it with `parse`, given the body and the window.
+    fn next_page_with(
+        &mut self,
+        fetch: &mut dyn Fetch,
+        parse: &mut dyn FnMut(&mut dyn Body, &mut Buffers) -> Outcome,
     ) -> Result<Option<usize>, SkillError> {
         let Some(path) = self.next.take() else {
             return Ok(None);
@@ -125,42 +217,30 @@ impl Pager {
                 let text = read_body(body.as_mut(), ERROR_BODY_CAP)?;
                 return Err(api_error(self.api, status, &text));
             }
-            let mut visitor = PageVisitor {
-                api: self.api,
-                on_incident: &mut *on_incident,
-                count: 0,
-                saw_value: false,
-                next_link: None,
-                stopped: None,
-                malformed: None,
+            let outcome = parse(body.as_mut(), &mut self.window);
+            let parse = match outcome.parse {
+                PageParse::Stopped(error) => return Err(error),
+                other => other,
             };
-            let parsed = serde::de::DeserializeSeed::deserialize(
-                &mut visitor,
-                &mut serde_json::Deserializer::from_reader(&mut body),
-            );
-            if let Some(error) = visitor.stopped.take() {
-                return Err(error);
-            }
+            let body_error = if outcome.body_error_matters {
+                body.take_error()
+            } else {
+                None
+            };
             // Incidents handed out before the damage are handed out again by the next fetch;
             // de-duplication drops the repeats. An object that is not an incident was refused
             // before it was handed out.
-            let (code, why) = match (body.take_error(), parsed) {
+            let (code, why) = match (body_error, parse) {
                 (Some(HttpError::Transport(why)), _) => ("IncompleteResponse", why),
                 (Some(other), _) => return Err(fetch_error(other)),
-                (None, Ok(())) if visitor.saw_value => break (visitor.count, visitor.next_link),
-                (None, Ok(())) => (
+                (None, PageParse::Page { count, next_link }) => break (count, next_link),
+                (None, PageParse::NoValue) => (
                     "MalformedResponse",
                     "the incidents page has no `value` list".to_string(),
                 ),
-                (None, Err(e)) => match visitor.malformed.take() {
-                    Some(why) => ("MalformedResponse", why),
-                    None => (
-                        "MalformedResponse",
-                        format!(
-                            "the incidents page was not valid JSON ({e}); the answer was probably cut short"
-                        ),
-                    ),
-                },
+                (None, PageParse::NotIncident(why)) => ("MalformedResponse", why),
+                (None, PageParse::Invalid(e)) => ("MalformedResponse", invalid(&e)),
+                (None, PageParse::Stopped(error)) => return Err(error),
             };
             if attempt < PAGE_RETRIES {
                 attempt += 1;
@@ -190,114 +270,132 @@ impl Pager {
     }
 }
 
-/// Walks a page object (`{"value": [...], "@odata.nextLink": ...}`), handing each incident out
-/// as soon as it is parsed.
-struct PageVisitor<'a> {
-    api: Api,
-    on_incident: &'a mut dyn FnMut(Value) -> Result<(), SkillError>,
-    count: usize,
-    saw_value: bool,
-    next_link: Option<String>,
-    /// The callback's error, which stopped the parse.
-    stopped: Option<SkillError>,
-    /// Why an element of `value` is not an incident of the API, which stopped the parse.
-    malformed: Option<String>,
+/// Why a page that is not JSON is refused.
+fn invalid(error: &str) -> String {
+    format!("the incidents page was not valid JSON ({error}); the answer was probably cut short")
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for &mut PageVisitor<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
+/// Parses an incident the fast path declined into a `Value`. The text was just parsed, so this
+/// does not fail; if it did, the page would be fetched again.
+fn reparse(text: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(text).map_err(|e| invalid(&e.to_string()))
 }
 
-impl<'de> serde::de::Visitor<'de> for &mut PageVisitor<'_> {
-    type Value = ();
+/// Incidents parsed for their detection rows.
+struct DetectionItem(Api);
 
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an incidents page object")
+impl PageItem for DetectionItem {
+    type Parsed<'de> = ParsedIncident<'de>;
+    type Item = DetectionIncident;
+    const INCIDENT: bool = true;
+
+    fn walk<'a>(
+        &mut self,
+        text: &'a str,
+        complete_at_end: bool,
+    ) -> Option<Result<(ParsedIncident<'a>, usize), crate::walk::Stop>> {
+        Some(crate::walk::incident(text, complete_at_end))
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "value" => {
-                    self.saw_value = true;
-                    map.next_value_seed(Incidents(&mut *self))?;
-                }
-                "@odata.nextLink" => self.next_link = map.next_value::<Option<String>>()?,
-                _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
+    fn finish<'de>(
+        &mut self,
+        parsed: ParsedIncident<'de>,
+        text: &'de [u8],
+    ) -> Result<DetectionIncident, String> {
+        let api = self.0;
+        if parsed.duplicate {
+            let incident = reparse(text)?;
+            reference::check_shape(&incident, api)?;
+            return Ok(DetectionIncident {
+                id: reference::incident_id(&incident),
+                version: reference::last_update(&incident),
+                rows: Rows::from_strings(reference::serialized_rows(&incident, api)),
+            });
         }
-        Ok(())
+        parsed.check_shape(api)?;
+        Ok(DetectionIncident {
+            id: parsed.id(),
+            version: parsed.last_update(),
+            rows: write_rows(&parsed, api),
+        })
     }
 }
 
-struct Incidents<'a, 'b>(&'a mut PageVisitor<'b>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for Incidents<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Incidents<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of incidents")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(incident) = seq.next_element::<Value>()? {
-            if let Err(why) = check_shape(&incident, self.0.api) {
-                self.0.malformed = Some(why);
-                return Err(serde::de::Error::custom("not an incident"));
-            }
-            self.0.count += 1;
-            if let Err(error) = (self.0.on_incident)(incident) {
-                self.0.stopped = Some(error);
-                return Err(serde::de::Error::custom("stopped by the caller"));
-            }
+/// The detection rows of one incident given as JSON text (as it would stand in a page), on the
+/// fast path; an error says why it is not an incident of `api` or not JSON.
+pub fn detection_incident(text: &str, api: Api) -> Result<DetectionIncident, String> {
+    let (parsed, used) = match crate::walk::incident(text, true) {
+        Ok(walked) => walked,
+        Err(crate::walk::Stop::Eof) => return Err(invalid("EOF while parsing an incident")),
+        Err(crate::walk::Stop::Bad(what, at)) => {
+            return Err(invalid(&format!("{what} at byte {at}")));
         }
-        Ok(())
+    };
+    if !text[used..]
+        .trim_start_matches([' ', '\n', '\t', '\r'])
+        .is_empty()
+    {
+        return Err(invalid(&format!("trailing characters at byte {used}")));
     }
+    DetectionItem(api).finish(parsed, text.as_bytes().get(..used).unwrap_or_default())
 }
 
-/// Refuses what is not an incident of `api`: an object with its identity (`incidentId` on the
-/// Defender API, `id` on Graph) and, if it has alerts, a list of alerts each with theirs
-/// (`alertId`, `id`). A row without an incident id must never leave the skill.
-pub fn check_shape(incident: &Value, api: Api) -> Result<(), String> {
-    let (incident_key, alert_key) = match api {
-        Api::Defender => ("incidentId", "alertId"),
-        Api::Graph => ("id", "id"),
-    };
-    let has_id = |object: &Value, key: &str| match object.get(key) {
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Number(_)) => true,
-        _ => false,
-    };
-    if !incident.is_object() || !has_id(incident, incident_key) {
-        return Err(format!(
-            "the incidents page holds an object without `{incident_key}`, which is not an incident of the {} API",
-            api.service()
-        ));
-    }
-    match incident.get("alerts") {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::Array(alerts)) => match alerts.iter().find(|a| !has_id(a, alert_key)) {
-            None => Ok(()),
-            Some(_) => Err(format!(
-                "an incident of the page has an alert without `{alert_key}`, which is not an alert of the {} API",
-                api.service()
-            )),
-        },
-        Some(_) => Err("an incident of the page has `alerts` that is not a list".to_string()),
+/// [`detection_incident`] through serde (the path of windows that are not UTF-8).
+#[cfg(test)]
+pub(crate) fn detection_incident_serde(text: &str, api: Api) -> Result<DetectionIncident, String> {
+    let parsed: ParsedIncident = serde_json::from_str(text).map_err(|e| invalid(&e.to_string()))?;
+    DetectionItem(api).finish(parsed, text.as_bytes())
+}
+
+/// An incident of the list skill, given as JSON text (as it would stand in a page), on the fast
+/// path.
+#[cfg(test)]
+pub(crate) fn listed_incident(text: &[u8], api: Api) -> Result<ListedIncident, String> {
+    let parsed: ListedParse = serde_json::from_slice(text).map_err(|e| invalid(&e.to_string()))?;
+    ListedItem(api).finish(parsed, text)
+}
+
+/// An incident of the list skill: its text as a `Value` of it serializes to, and what
+/// de-duplication needs of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedIncident {
+    /// Its id as text ([`crate::reference::incident_id`]).
+    pub id: Option<String>,
+    /// Its last update ([`crate::reference::last_update`]).
+    pub version: Option<jiff::Timestamp>,
+    /// The incident, compact JSON.
+    pub json: String,
+}
+
+/// Incidents re-written whole for the list skill.
+struct ListedItem(Api);
+
+impl PageItem for ListedItem {
+    type Parsed<'de> = ListedParse<'de>;
+    type Item = ListedIncident;
+    const INCIDENT: bool = true;
+
+    fn finish<'de>(
+        &mut self,
+        parsed: ListedParse<'de>,
+        text: &'de [u8],
+    ) -> Result<ListedIncident, String> {
+        let api = self.0;
+        if parsed.duplicate {
+            let incident = reparse(text)?;
+            reference::check_shape(&incident, api)?;
+            return Ok(ListedIncident {
+                id: reference::incident_id(&incident),
+                version: reference::last_update(&incident),
+                json: incident.to_string(),
+            });
+        }
+        parsed.check_shape(api)?;
+        Ok(ListedIncident {
+            id: parsed.id(),
+            version: parsed.last_update(),
+            json: parsed.text,
+        })
     }
 }
 
@@ -314,27 +412,8 @@ pub fn encode(value: &str) -> String {
     out
 }
 
-/// An incident's id as text, whichever API it came from.
-pub fn incident_id(incident: &Value) -> Option<String> {
-    let legacy = incident.get("incidentId").filter(|v| !v.is_null());
-    match legacy.or_else(|| incident.get("id"))? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// An incident's `lastUpdateTime` (legacy) or `lastUpdateDateTime` (Graph).
-pub fn last_update(incident: &Value) -> Option<jiff::Timestamp> {
-    incident
-        .get("lastUpdateTime")
-        .or_else(|| incident.get("lastUpdateDateTime"))?
-        .as_str()?
-        .parse()
-        .ok()
-}
-
 struct Pending<T> {
+    id: Option<String>,
     version: Option<jiff::Timestamp>,
     item: T,
 }
@@ -347,8 +426,10 @@ struct Pending<T> {
 /// adjacent page, so holding the previous page back until the next one has been accepted is
 /// enough, and memory stays flat however many pages there are.
 pub struct Dedup<T> {
-    pending: Vec<Pending<T>>,
-    pending_index: HashMap<String, usize>,
+    pending: VecDeque<Pending<T>>,
+    /// Pending ids, each with the sequence number of its place (`first` is `pending[0]`'s).
+    pending_index: HashMap<String, u64>,
+    first: u64,
     released: HashSet<String>,
     released_order: VecDeque<String>,
     /// Incidents accepted (unique ids).
@@ -358,8 +439,9 @@ pub struct Dedup<T> {
 impl<T> Default for Dedup<T> {
     fn default() -> Self {
         Dedup {
-            pending: Vec::new(),
+            pending: VecDeque::new(),
             pending_index: HashMap::new(),
+            first: 0,
             released: HashSet::new(),
             released_order: VecDeque::new(),
             accepted: 0,
@@ -377,27 +459,41 @@ impl<T> Dedup<T> {
         item: T,
     ) -> bool {
         let Some(id) = id else {
-            self.pending.push(Pending { version, item });
+            self.pending.push_back(Pending {
+                id: None,
+                version,
+                item,
+            });
             self.accepted += 1;
             return true;
         };
-        if let Some(&i) = self.pending_index.get(&id) {
-            let current = &mut self.pending[i];
-            let newer = match (version, current.version) {
-                (Some(a), Some(b)) => a > b,
-                (Some(_), None) => true,
-                _ => false,
-            };
-            if newer {
-                *current = Pending { version, item };
+        if let Some(&place) = self.pending_index.get(&id) {
+            let at = place
+                .checked_sub(self.first)
+                .and_then(|at| usize::try_from(at).ok());
+            if let Some(current) = at.and_then(|at| self.pending.get_mut(at)) {
+                let newer = match (version, current.version) {
+                    (Some(a), Some(b)) => a > b,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                if newer {
+                    current.version = version;
+                    current.item = item;
+                }
             }
             return false;
         }
         if self.released.contains(&id) {
             return false;
         }
-        self.pending_index.insert(id, self.pending.len());
-        self.pending.push(Pending { version, item });
+        self.pending_index
+            .insert(id.clone(), self.first + self.pending.len() as u64);
+        self.pending.push_back(Pending {
+            id: Some(id),
+            version,
+            item,
+        });
         self.accepted += 1;
         true
     }
@@ -410,45 +506,48 @@ impl<T> Dedup<T> {
     /// Hands out the first `count` pending items (all of them for `usize::MAX`), remembering up
     /// to `remember` released ids so that a late duplicate is still recognised.
     pub fn release(&mut self, count: usize, remember: usize) -> Vec<T> {
-        let keep = self.pending.split_off(count.min(self.pending.len()));
-        let out = std::mem::replace(&mut self.pending, keep);
-        let mut released: Vec<(String, usize)> = Vec::new();
-        let mut kept = HashMap::new();
-        for (id, i) in self.pending_index.drain() {
-            if i < out.len() {
-                released.push((id, i));
-            } else {
-                kept.insert(id, i - out.len());
+        let count = count.min(self.pending.len());
+        let mut out = Vec::with_capacity(count);
+        for pending in self.pending.drain(..count) {
+            if let Some(id) = pending.id {
+                self.pending_index.remove(&id);
+                self.released.insert(id.clone());
+                self.released_order.push_back(id);
             }
+            out.push(pending.item);
         }
-        self.pending_index = kept;
-        released.sort_by_key(|(_, i)| *i);
-        for (id, _) in released {
-            self.released.insert(id.clone());
-            self.released_order.push_back(id);
-        }
+        self.first += count as u64;
         while self.released_order.len() > remember {
             if let Some(old) = self.released_order.pop_front() {
                 self.released.remove(&old);
             }
         }
-        out.into_iter().map(|p| p.item).collect()
+        out
     }
 }
 
-/// Lists every incident of `request` into memory (the `list` skill), de-duplicated.
+/// Lists every incident of `request` into memory (the `list` skill), de-duplicated, each as the
+/// text a `Value` of it serializes to; returns them and the pages fetched.
 pub fn list_all(
     request: &ListRequest,
     fetch: &mut dyn Fetch,
-) -> Result<(Vec<Value>, usize), SkillError> {
-    let mut pager = Pager::new(request);
+) -> Result<(Vec<String>, usize), SkillError> {
+    list_all_on(Pager::new(request), request, fetch)
+}
+
+/// [`list_all`] with the pager given (tests give it a small window).
+pub(crate) fn list_all_on(
+    mut pager: Pager,
+    request: &ListRequest,
+    fetch: &mut dyn Fetch,
+) -> Result<(Vec<String>, usize), SkillError> {
     let mut dedup = Dedup::default();
-    while let Some(page) = pager.next_page(fetch)? {
+    while let Some(page) = pager.next_page_listed(fetch)? {
         for incident in page {
             if request.limit.is_some_and(|l| dedup.accepted >= l) {
                 break;
             }
-            dedup.accept(incident_id(&incident), last_update(&incident), incident);
+            dedup.accept(incident.id, incident.version, incident.json);
         }
         if request.limit.is_some_and(|l| dedup.accepted >= l) {
             break;
@@ -457,9 +556,33 @@ pub fn list_all(
     Ok((dedup.release(usize::MAX, 0), pager.pages()))
 }
 
+/// The list skill's result: `{api, filter, pages, count, incidents}`, the incidents given as
+/// their JSON text.
+pub fn list_result(api: Api, filter: &str, pages: usize, incidents: &[String]) -> String {
+    let size: usize = incidents.iter().map(|i| i.len() + 1).sum();
+    let mut out = String::with_capacity(size + filter.len() + 96);
+    out.push_str("{\"api\":");
+    crate::json::write_str(&mut out, api.service());
+    out.push_str(",\"filter\":");
+    crate::json::write_str(&mut out, filter);
+    out.push_str(&format!(
+        ",\"pages\":{pages},\"count\":{},\"incidents\":[",
+        incidents.len()
+    ));
+    for (i, incident) in incidents.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(incident);
+    }
+    out.push_str("]}");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reference::{incident_id, last_update};
     use serde_json::json;
 
     struct Pages(Vec<(u16, String)>, Vec<String>);
@@ -553,35 +676,14 @@ mod tests {
     }
 
     #[test]
-    fn objects_without_their_identity_or_of_the_other_api_are_not_incidents() {
-        assert_eq!(
-            check_shape(&json!({"incidentId": 7}), Api::Defender),
-            Ok(())
-        );
-        assert_eq!(
-            check_shape(&json!({"id": "7", "alerts": [{"id": "a"}]}), Api::Graph),
-            Ok(())
-        );
-        assert!(check_shape(&json!({"incidentId": 7}), Api::Graph).is_err());
-        assert!(check_shape(&json!({"id": "7"}), Api::Defender).is_err());
-        assert!(check_shape(&json!({"incidentId": ""}), Api::Defender).is_err());
-        assert!(
-            check_shape(
-                &json!({"incidentId": 7, "alerts": [{"title": "x"}]}),
-                Api::Defender
-            )
-            .is_err()
-        );
-        assert!(check_shape(&json!({"incidentId": 7, "alerts": {}}), Api::Defender).is_err());
-        assert!(check_shape(&json!("7"), Api::Defender).is_err());
-    }
-
-    #[test]
     fn a_page_holding_a_non_incident_is_fetched_again_and_nothing_of_it_leaks() {
         let broken = json!({"value": [{"incidentId": 2}, {"title": "no id"}]}).to_string();
         let mut fetch = Pages(vec![(200, broken), (200, page(&[2, 1]))], vec![]);
         let (incidents, pages) = list_all(&request(Api::Defender, 3), &mut fetch).unwrap();
-        let ids: Vec<_> = incidents.iter().filter_map(incident_id).collect();
+        let ids: Vec<_> = incidents
+            .iter()
+            .filter_map(|i| incident_id(&serde_json::from_str(i).unwrap()))
+            .collect();
         assert_eq!((ids, pages), (vec!["2".to_string(), "1".to_string()], 1));
     }
 

@@ -5,38 +5,14 @@
 //! column null: Spark SQL's `explode_outer`. Values are copied as the API returns them
 //! (timestamps stay strings); Graph's camelCase enums get the legacy PascalCase spelling and its
 //! source names the legacy ones, so rows from both APIs compare equal.
+//!
+//! Rows are written as JSON text straight from the parsed incident (the private `incident` module), each
+//! exactly the text [`crate::reference::detection_rows`] gives once serialized: the incident's
+//! columns are written once and copied in front of each alert's.
 
-use serde_json::{Map, Value, json};
-
+use crate::incident::{ALERT_KEYS, Alerts, INCIDENT_KEYS, Keys, ParsedIncident};
+use crate::json::{Cell, escape_into, write_number, write_str};
 use crate::params::Api;
-
-/// The row columns, in order.
-pub const COLUMNS: &[&str] = &[
-    "incident_id",
-    "incident_name",
-    "incident_url",
-    "incident_severity",
-    "incident_status",
-    "incident_classification",
-    "incident_determination",
-    "incident_assigned_to",
-    "incident_created_time",
-    "incident_last_update_time",
-    "incident_redirect_id",
-    "incident_tags",
-    "alert_id",
-    "alert_title",
-    "alert_category",
-    "alert_severity",
-    "alert_status",
-    "alert_service_source",
-    "alert_detection_source",
-    "alert_creation_time",
-    "alert_last_update_time",
-    "alert_first_activity",
-    "alert_last_activity",
-    "alert_mitre_techniques",
-];
 
 /// Graph → legacy spellings of `serviceSource`.
 pub const SERVICE_SOURCES: &[(&str, &str)] = &[
@@ -54,15 +30,21 @@ pub const DETECTION_SOURCES: &[(&str, &str)] = &[
 ];
 
 /// Legacy and Graph field names of one incident or alert column.
-struct Field {
-    column: &'static str,
-    legacy: &'static str,
-    graph: &'static str,
-    convert: Convert,
+pub(crate) struct Field {
+    /// The column.
+    pub column: &'static str,
+    /// The column as a JSON key followed by its colon: `"incident_id":`.
+    pub key: &'static str,
+    /// The field's name on the Defender API.
+    pub legacy: &'static str,
+    /// The field's name on Graph.
+    pub graph: &'static str,
+    /// How its value becomes the column's.
+    pub convert: Convert,
 }
 
 #[derive(Clone, Copy)]
-enum Convert {
+pub(crate) enum Convert {
     /// Copied as is.
     Copy,
     /// Copied; a Graph camelCase enum becomes PascalCase.
@@ -77,282 +59,323 @@ enum Convert {
     List,
 }
 
-const fn f(
-    column: &'static str,
-    legacy: &'static str,
-    graph: &'static str,
-    convert: Convert,
-) -> Field {
-    Field {
-        column,
-        legacy,
-        graph,
-        convert,
-    }
+macro_rules! field {
+    ($column:literal, $legacy:literal, $graph:literal, $convert:expr) => {
+        Field {
+            column: $column,
+            key: concat!("\"", $column, "\":"),
+            legacy: $legacy,
+            graph: $graph,
+            convert: $convert,
+        }
+    };
 }
 
-const INCIDENT: &[Field] = &[
-    f("incident_id", "incidentId", "id", Convert::Text),
-    f(
+pub(crate) const INCIDENT: [Field; 12] = [
+    field!("incident_id", "incidentId", "id", Convert::Text),
+    field!(
         "incident_name",
         "incidentName",
         "displayName",
-        Convert::Copy,
+        Convert::Copy
     ),
-    f(
+    field!(
         "incident_url",
         "incidentUri",
         "incidentWebUrl",
-        Convert::Copy,
+        Convert::Copy
     ),
-    f(
+    field!(
         "incident_severity",
         "severity",
         "severity",
-        Convert::Severity,
+        Convert::Severity
     ),
-    f("incident_status", "status", "status", Convert::Enum),
-    f(
+    field!("incident_status", "status", "status", Convert::Enum),
+    field!(
         "incident_classification",
         "classification",
         "classification",
-        Convert::Enum,
+        Convert::Enum
     ),
-    f(
+    field!(
         "incident_determination",
         "determination",
         "determination",
-        Convert::Enum,
+        Convert::Enum
     ),
-    f(
+    field!(
         "incident_assigned_to",
         "assignedTo",
         "assignedTo",
-        Convert::Copy,
+        Convert::Copy
     ),
-    f(
+    field!(
         "incident_created_time",
         "createdTime",
         "createdDateTime",
-        Convert::Copy,
+        Convert::Copy
     ),
-    f(
+    field!(
         "incident_last_update_time",
         "lastUpdateTime",
         "lastUpdateDateTime",
-        Convert::Copy,
+        Convert::Copy
     ),
-    f(
+    field!(
         "incident_redirect_id",
         "redirectIncidentId",
         "redirectIncidentId",
-        Convert::Text,
+        Convert::Text
     ),
-    f("incident_tags", "tags", "customTags", Convert::List),
+    field!("incident_tags", "tags", "customTags", Convert::List),
 ];
 
-const ALERT: &[Field] = &[
-    f("alert_id", "alertId", "id", Convert::Text),
-    f("alert_title", "title", "title", Convert::Copy),
-    f("alert_category", "category", "category", Convert::Copy),
-    f("alert_severity", "severity", "severity", Convert::Severity),
-    f("alert_status", "status", "status", Convert::Enum),
-    f(
+pub(crate) const ALERT: [Field; 12] = [
+    field!("alert_id", "alertId", "id", Convert::Text),
+    field!("alert_title", "title", "title", Convert::Copy),
+    field!("alert_category", "category", "category", Convert::Copy),
+    field!("alert_severity", "severity", "severity", Convert::Severity),
+    field!("alert_status", "status", "status", Convert::Enum),
+    field!(
         "alert_service_source",
         "serviceSource",
         "serviceSource",
-        Convert::Table(SERVICE_SOURCES),
+        Convert::Table(SERVICE_SOURCES)
     ),
-    f(
+    field!(
         "alert_detection_source",
         "detectionSource",
         "detectionSource",
-        Convert::Table(DETECTION_SOURCES),
+        Convert::Table(DETECTION_SOURCES)
     ),
-    f(
+    field!(
         "alert_creation_time",
         "creationTime",
         "createdDateTime",
-        Convert::Copy,
+        Convert::Copy
     ),
-    f(
+    field!(
         "alert_last_update_time",
         "lastUpdatedTime",
         "lastUpdateDateTime",
-        Convert::Copy,
+        Convert::Copy
     ),
-    f(
+    field!(
         "alert_first_activity",
         "firstActivity",
         "firstActivityDateTime",
-        Convert::Copy,
+        Convert::Copy
     ),
-    f(
+    field!(
         "alert_last_activity",
         "lastActivity",
         "lastActivityDateTime",
-        Convert::Copy,
+        Convert::Copy
     ),
-    f(
+    field!(
         "alert_mitre_techniques",
         "mitreTechniques",
         "mitreTechniques",
-        Convert::List,
+        Convert::List
     ),
 ];
 
-fn convert(value: Option<&Value>, api: Api, how: Convert) -> Value {
-    let value = value.cloned().unwrap_or(Value::Null);
-    match (how, api) {
-        (Convert::List, _) if value.is_null() => json!([]),
-        (Convert::Text, _) => match value {
-            Value::Number(n) => Value::String(n.to_string()),
-            other => other,
-        },
-        (Convert::Severity, Api::Graph) if value == "unknown" => json!("UnSpecified"),
-        (Convert::Enum | Convert::Severity, Api::Graph) => match value.as_str() {
-            Some(text) => json!(pascal_case(text)),
-            None => value,
-        },
-        (Convert::Table(table), Api::Graph) => match value.as_str() {
-            Some(text) => json!(
-                table
-                    .iter()
-                    .find(|(g, _)| *g == text)
-                    .map(|(_, l)| *l)
-                    .unwrap_or(text)
-            ),
-            None => value,
-        },
-        _ => value,
+const COLUMN_ARRAY: [&str; 24] = {
+    let mut out = [""; 24];
+    let mut i = 0;
+    while i < 12 {
+        out[i] = INCIDENT[i].column;
+        out[12 + i] = ALERT[i].column;
+        i += 1;
     }
+    out
+};
+
+/// The row columns, in order.
+pub const COLUMNS: &[&str] = &COLUMN_ARRAY;
+
+/// For each field, the slot of its legacy and of its Graph name in `keys` (checked at build
+/// time: a name missing from the key table does not compile).
+const fn slots<const N: usize>(fields: &[Field; 12], keys: &Keys<N>) -> [[usize; 2]; 12] {
+    let mut out = [[0; 2]; 12];
+    let mut i = 0;
+    while i < 12 {
+        out[i] = [keys.slot(fields[i].legacy), keys.slot(fields[i].graph)];
+        i += 1;
+    }
+    out
 }
 
-/// `inProgress` → `InProgress`.
-pub fn pascal_case(value: &str) -> String {
-    let mut chars = value.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}", first.to_ascii_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
+const INCIDENT_SLOTS: [[usize; 2]; 12] = slots(&INCIDENT, &INCIDENT_KEYS);
+const ALERT_SLOTS: [[usize; 2]; 12] = slots(&ALERT, &ALERT_KEYS);
+
+/// The serialized rows of one incident, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    text: String,
+    ends: Vec<usize>,
 }
 
-fn fill(row: &mut Map<String, Value>, object: Option<&Value>, fields: &[Field], api: Api) {
-    for field in fields {
-        let name = match api {
-            Api::Defender => field.legacy,
-            Api::Graph => field.graph,
-        };
-        let value = match object {
-            Some(object) => convert(object.get(name), api, field.convert),
-            None => Value::Null,
-        };
-        row.insert(field.column.to_string(), value);
-    }
-}
-
-/// The rows of one incident: one per alert, or one with null alert columns when it has none.
-pub fn detection_rows(incident: &Value, api: Api) -> Vec<Map<String, Value>> {
-    let alerts: &[Value] = incident
-        .get("alerts")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let mut incident_part = Map::new();
-    fill(&mut incident_part, Some(incident), INCIDENT, api);
-    if alerts.is_empty() {
-        let mut row = incident_part;
-        fill(&mut row, None, ALERT, api);
-        return vec![row];
-    }
-    alerts
-        .iter()
-        .map(|alert| {
-            let mut row = incident_part.clone();
-            fill(&mut row, Some(alert), ALERT, api);
+impl Rows {
+    /// The rows, each one JSON object.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let row = self.text.get(start..end).unwrap_or_default();
+            start = end;
             row
         })
-        .collect()
+    }
+
+    /// How many rows there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Rows serialized elsewhere (the reference path).
+    pub(crate) fn from_strings(rows: Vec<String>) -> Self {
+        let mut out = Rows::default();
+        for row in rows {
+            out.text.push_str(&row);
+            out.ends.push(out.text.len());
+        }
+        out
+    }
+}
+
+/// One incident's rows, with what de-duplication needs of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectionIncident {
+    /// Its id as text ([`crate::reference::incident_id`]).
+    pub id: Option<String>,
+    /// Its last update ([`crate::reference::last_update`]).
+    pub version: Option<jiff::Timestamp>,
+    /// Its rows.
+    pub rows: Rows,
+}
+
+/// Writes the rows of a parsed incident whose shape was checked.
+pub(crate) fn write_rows(incident: &ParsedIncident, api: Api) -> Rows {
+    let which = match api {
+        Api::Defender => 0,
+        Api::Graph => 1,
+    };
+    let scratch = incident.scratch.as_str();
+    let alerts = match &incident.alerts {
+        Alerts::List(alerts) => alerts.as_slice(),
+        _ => &[],
+    };
+    let mut text = String::with_capacity(768 * alerts.len().max(1));
+    let mut ends = Vec::with_capacity(alerts.len().max(1));
+    text.push('{');
+    for (i, field) in INCIDENT.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(field.key);
+        let cell = &incident.cells[INCIDENT_SLOTS[i][which]];
+        write_value(&mut text, cell, api, field.convert, scratch);
+    }
+    let prefix = text.len();
+    if alerts.is_empty() {
+        for field in &ALERT {
+            text.push(',');
+            text.push_str(field.key);
+            text.push_str("null");
+        }
+        text.push('}');
+        ends.push(text.len());
+    }
+    for (n, alert) in alerts.iter().enumerate() {
+        if n > 0 {
+            text.extend_from_within(..prefix);
+        }
+        for (i, field) in ALERT.iter().enumerate() {
+            text.push(',');
+            text.push_str(field.key);
+            let cell = &alert.cells[ALERT_SLOTS[i][which]];
+            write_value(&mut text, cell, api, field.convert, scratch);
+        }
+        text.push('}');
+        ends.push(text.len());
+    }
+    Rows { text, ends }
+}
+
+/// Writes one column's value: [`crate::reference`]'s `convert`, then serialization.
+fn write_value(out: &mut String, cell: &Cell, api: Api, how: Convert, scratch: &str) {
+    let graph = api == Api::Graph;
+    match (how, cell) {
+        (Convert::List, Cell::Absent | Cell::Null) => out.push_str("[]"),
+        (Convert::Text, Cell::Num(n)) => {
+            out.push('"');
+            write_number(out, n);
+            out.push('"');
+        }
+        (Convert::Severity, Cell::Str(s)) if graph && s == "unknown" => {
+            out.push_str("\"UnSpecified\"")
+        }
+        (Convert::Enum | Convert::Severity, Cell::Str(s)) if graph => write_pascal_case(out, s),
+        (Convert::Table(table), Cell::Str(s)) if graph => {
+            let legacy = table
+                .iter()
+                .find(|(g, _)| *g == s.as_ref())
+                .map_or(s.as_ref(), |(_, l)| *l);
+            write_str(out, legacy)
+        }
+        _ => cell.write(out, scratch),
+    }
+}
+
+/// Writes `inProgress` as `"InProgress"`: the first character in ASCII upper case.
+fn write_pascal_case(out: &mut String, value: &str) {
+    let mut chars = value.chars();
+    out.push('"');
+    if let Some(first) = chars.next() {
+        let mut buffer = [0; 4];
+        escape_into(out, first.to_ascii_uppercase().encode_utf8(&mut buffer));
+        escape_into(out, chars.as_str());
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn legacy() -> Value {
-        json!({
-            "incidentId": 924565, "incidentUri": "https://security.microsoft.com/incidents/924565",
-            "redirectIncidentId": null, "incidentName": "Ransomware activity",
-            "createdTime": "2020-09-06T14:46:57.0733333Z", "lastUpdateTime": "2020-09-06T14:46:57.29Z",
-            "assignedTo": null, "classification": "Unknown", "determination": "NotAvailable",
-            "status": "Active", "severity": "Medium", "tags": [], "comments": [],
-            "alerts": [{
-                "alertId": "caD70CFEE2-1F54-32DB-9988-3A868A1EBFAC", "serviceSource": "MicrosoftCloudAppSecurity",
-                "creationTime": "2020-09-06T14:46:55.7182276Z", "lastUpdatedTime": "2020-09-06T14:46:57.2433333Z",
-                "firstActivity": "2020-09-04T05:22:59Z", "lastActivity": "2020-09-04T05:22:59Z",
-                "title": "Ransomware activity", "category": "Impact", "status": "New", "severity": "Medium",
-                "detectionSource": "MCAS", "mitreTechniques": ["T1486"], "futureField": 1
-            }]
-        })
-    }
-
-    fn graph() -> Value {
-        json!({
-            "id": "924565", "incidentWebUrl": "https://security.microsoft.com/incidents/924565",
-            "redirectIncidentId": null, "displayName": "Ransomware activity",
-            "createdDateTime": "2020-09-06T14:46:57.0733333Z", "lastUpdateDateTime": "2020-09-06T14:46:57.29Z",
-            "assignedTo": null, "classification": "unknown", "determination": "notAvailable",
-            "status": "active", "severity": "medium", "customTags": [],
-            "alerts": [{
-                "id": "caD70CFEE2-1F54-32DB-9988-3A868A1EBFAC", "serviceSource": "microsoftDefenderForCloudApps",
-                "createdDateTime": "2020-09-06T14:46:55.7182276Z", "lastUpdateDateTime": "2020-09-06T14:46:57.2433333Z",
-                "firstActivityDateTime": "2020-09-04T05:22:59Z", "lastActivityDateTime": "2020-09-04T05:22:59Z",
-                "title": "Ransomware activity", "category": "Impact", "status": "new", "severity": "medium",
-                "detectionSource": "microsoftDefenderForCloudApps", "mitreTechniques": ["T1486"]
-            }]
-        })
-    }
-
     #[test]
-    fn a_legacy_incident_gives_one_row_per_alert_in_column_order() {
-        let rows = detection_rows(&legacy(), Api::Defender);
-        assert_eq!(rows.len(), 1);
-        let keys: Vec<&str> = rows[0].keys().map(String::as_str).collect();
-        assert_eq!(keys, COLUMNS);
-        assert_eq!(rows[0]["incident_id"], "924565");
-        assert_eq!(rows[0]["alert_service_source"], "MicrosoftCloudAppSecurity");
-        assert_eq!(rows[0]["alert_mitre_techniques"], json!(["T1486"]));
-    }
-
-    #[test]
-    fn graph_and_legacy_forms_of_one_incident_give_identical_rows() {
-        assert_eq!(
-            detection_rows(&graph(), Api::Graph),
-            detection_rows(&legacy(), Api::Defender)
-        );
-    }
-
-    #[test]
-    fn an_incident_without_alerts_gives_one_row_with_null_alert_columns() {
-        let mut redirected = legacy();
-        redirected["status"] = json!("Redirected");
-        redirected["redirectIncidentId"] = json!(924566);
-        redirected["alerts"] = json!([]);
-        let rows = detection_rows(&redirected, Api::Defender);
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0]["incident_redirect_id"], "924566");
-        for column in COLUMNS.iter().filter(|c| c.starts_with("alert_")) {
-            assert_eq!(rows[0][*column], Value::Null, "{column}");
+    fn columns_are_the_incident_then_the_alert_fields() {
+        assert_eq!(COLUMNS.len(), 24);
+        assert_eq!(COLUMNS[0], "incident_id");
+        assert_eq!(COLUMNS[12], "alert_id");
+        assert_eq!(COLUMNS[23], "alert_mitre_techniques");
+        for field in INCIDENT.iter().chain(&ALERT) {
+            assert_eq!(field.key, format!("\"{}\":", field.column));
         }
     }
 
     #[test]
-    fn graph_unknown_severity_is_legacy_unspecified() {
-        let mut incident = graph();
-        incident["severity"] = json!("unknown");
-        assert_eq!(
-            detection_rows(&incident, Api::Graph)[0]["incident_severity"],
-            "UnSpecified"
-        );
+    fn pascal_case_is_the_reference_one() {
+        for text in [
+            "inProgress",
+            "",
+            "a",
+            "é",
+            "ünknown",
+            "\"q",
+            "\u{0}x",
+            "Already",
+        ] {
+            let mut out = String::new();
+            write_pascal_case(&mut out, text);
+            let expected = serde_json::to_string(&crate::reference::pascal_case(text)).unwrap();
+            assert_eq!(out, expected, "{text:?}");
+        }
     }
 }

@@ -1,25 +1,12 @@
 //! `list_microsoft_defender_incidents_for_detections`: the incidents of a window as one
 //! normalized row per (incident, alert), streamed out through `emit` page by page, so memory
-//! stays flat however many incidents there are. Returns a summary.
+//! stays flat however many incidents there are. Returns a summary. The run itself is
+//! [`defender::detections`].
 
-use defender::paging::{Dedup, Pager, incident_id, last_update};
-use defender::{
-    COLUMNS, HostFetch, ListRequest, bound_api, detection_rows, params::list_parameters,
-    parse_input,
-};
-use serde_json::{Value, json};
+use defender::{COLUMNS, HostFetch, ListRequest, bound_api, params::list_parameters, parse_input};
 use skillhost_guest::{Guest, OutputKind, SkillError, SkillInfo};
 
 struct Detections;
-
-/// Emits the rows of released incidents (each row already serialized).
-fn emit_rows(incidents: Vec<Vec<String>>, rows: &mut u64) -> Result<(), SkillError> {
-    for row in incidents.into_iter().flatten() {
-        skillhost_guest::emit(&row).map_err(SkillError::Denied)?;
-        *rows += 1;
-    }
-    Ok(())
-}
 
 impl Guest for Detections {
     fn describe() -> SkillInfo {
@@ -41,46 +28,11 @@ impl Guest for Detections {
         let input = parse_input(&input)?;
         let api = bound_api();
         let request = ListRequest::from_input(&input, api, jiff::Timestamp::now())?;
-        let mut pager = Pager::new(&request);
-        // Incidents are held as their serialized rows, a fraction of a parsed incident's size.
-        let mut dedup: Dedup<Vec<String>> = Dedup::default();
-        // A `$skip` duplicate arrives within a few incidents of the original (everything
-        // shifted by the incidents that arrived meanwhile), so the latest `hold` incidents stay
-        // replaceable and everything older leaves at once: memory is flat whatever the total.
-        let hold = (request.page_size / 2).max(1);
-        let remembered = request.page_size * 2;
-        let mut rows = 0u64;
-        let limit = request.limit.unwrap_or(usize::MAX);
-        while dedup.accepted < limit {
-            let mut on_incident = |incident: Value| {
-                if dedup.accepted >= limit {
-                    return Ok(());
-                }
-                let serialized = detection_rows(&incident, api)
-                    .into_iter()
-                    .map(|row| Value::Object(row).to_string())
-                    .collect();
-                dedup.accept(incident_id(&incident), last_update(&incident), serialized);
-                let ready = dedup.pending().saturating_sub(hold);
-                emit_rows(dedup.release(ready, remembered), &mut rows)
-            };
-            if pager
-                .next_page_each(&mut HostFetch, &mut on_incident)?
-                .is_none()
-            {
-                break;
-            }
-        }
-        let incidents = dedup.accepted;
-        emit_rows(dedup.release(usize::MAX, 0), &mut rows)?;
-        Ok(json!({
-            "api": api.service(),
-            "filter": request.filter,
-            "pages": pager.pages(),
-            "incidents": incidents,
-            "rows": rows,
+        // Each row is written as JSON text straight from the incident parsed out of the page, and
+        // emitted as soon as no later page can replace its incident.
+        defender::detections(&request, &mut HostFetch, &mut |row| {
+            skillhost_guest::emit(row).map_err(SkillError::Denied)
         })
-        .to_string())
     }
 }
 

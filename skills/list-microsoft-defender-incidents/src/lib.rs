@@ -1,10 +1,8 @@
 //! `list_microsoft_defender_incidents`: every incident in a rolling window, all pages, as the API
 //! returns them (unknown fields kept), de-duplicated across pages.
 
-use defender::{
-    HostFetch, ListRequest, bound_api, paging::list_all, params::list_parameters, parse_input,
-};
-use serde_json::json;
+use defender::paging::{list_all, list_result};
+use defender::{HostFetch, ListRequest, bound_api, params::list_parameters, parse_input};
 use skillhost_guest::{Guest, SkillError, SkillInfo};
 
 struct ListIncidents;
@@ -28,15 +26,10 @@ impl Guest for ListIncidents {
         let input = parse_input(&input)?;
         let api = bound_api();
         let request = ListRequest::from_input(&input, api, jiff::Timestamp::now())?;
+        // Incidents are held as their JSON text (re-written once, as a `Value` of each would be
+        // serialized) and joined into the result, never as parsed trees.
         let (incidents, pages) = list_all(&request, &mut HostFetch)?;
-        Ok(json!({
-            "api": api.service(),
-            "filter": request.filter,
-            "pages": pages,
-            "count": incidents.len(),
-            "incidents": incidents,
-        })
-        .to_string())
+        Ok(list_result(api, &request.filter, pages, &incidents))
     }
 }
 
