@@ -399,8 +399,7 @@ impl<'de> Visitor<'de> for IncidentVisitor {
 }
 
 impl ParsedIncident<'_> {
-    /// An incident that is not an object, refused by its shape check.
-    pub(crate) fn not_object() -> Self {
+    fn not_object() -> Self {
         ParsedIncident {
             object: false,
             cells: std::array::from_fn(|_| Cell::Absent),
@@ -463,8 +462,7 @@ struct AlertSeed<'a, 'de> {
 }
 
 impl ParsedAlert<'_> {
-    /// An alert that is not an object, refused by its shape check.
-    pub(crate) fn not_object() -> Self {
+    fn not_object() -> Self {
         ParsedAlert {
             object: false,
             cells: std::array::from_fn(|_| Cell::Absent),

@@ -22,7 +22,7 @@ use crate::incident::{AlertIds, AlertsShape, ListedNotes, listed_note};
 
 /// The nesting level at which serde_json refuses a container (its recursion limit, counting the
 /// page object as level 1).
-pub(crate) const LEVEL_LIMIT: u32 = 128;
+const LEVEL_LIMIT: u32 = 128;
 
 /// The nesting level of an incident object in a page: the page object is 1, its `value` list 2.
 pub(crate) const INCIDENT_LEVEL: u32 = 3;

@@ -22,7 +22,6 @@ pub mod paging;
 pub mod params;
 pub mod reference;
 pub mod rows;
-pub(crate) mod walk;
 pub mod workload;
 
 pub use detections::detections;

@@ -31,19 +31,6 @@ pub(crate) trait PageItem {
     type Parsed<'de>: Deserialize<'de>;
     /// What is handed out.
     type Item;
-    /// Whether the value is an element of `value` (refused unless it is an object, as soon as
-    /// it is parsed) rather than a member of the page object.
-    const INCIDENT: bool;
-    /// Walks the value by hand, for items that have such a walk ([`crate::walk`]): the parsed
-    /// value and the bytes it took. `complete_at_end`: a number or a literal that reaches the
-    /// end of `text` is whole (the body ended cleanly there).
-    fn walk<'a>(
-        &mut self,
-        _text: &'a str,
-        _complete_at_end: bool,
-    ) -> Option<Result<(Self::Parsed<'a>, usize), crate::walk::Stop>> {
-        None
-    }
     /// Checks and converts a parsed incident whose text is `text`; an error says why it is not an
     /// incident of the API.
     fn finish<'de>(
@@ -59,7 +46,6 @@ struct Owned<T>(std::marker::PhantomData<T>);
 impl<T: serde::de::DeserializeOwned> PageItem for Owned<T> {
     type Parsed<'de> = T;
     type Item = T;
-    const INCIDENT: bool = false;
 
     fn finish(&mut self, parsed: T, _: &[u8]) -> Result<T, String> {
         Ok(parsed)
@@ -185,7 +171,6 @@ enum Attempt<T> {
     Done(T, usize),
     More,
     Failed(serde_json::Error),
-    Stopped(Fault),
 }
 
 impl Window<'_> {
@@ -295,35 +280,22 @@ impl Window<'_> {
 
     /// One attempt at [`Window::value`]: `None` when the value runs past what was read.
     fn try_value<P: PageItem>(&mut self, item: &mut P) -> Result<Option<P::Item>, Fault> {
-        let (start, ended, failed) = (self.start, self.ended, self.failed);
-        let position = self.position();
+        let (start, ended) = (self.start, self.ended);
         let tried = match &*self.text {
             Text::Str(s) => {
                 let text = s.get(start..).unwrap_or_default();
-                match item.walk(text, ended && !failed) {
-                    Some(Ok((parsed, used))) => Attempt::Done(parsed, used),
-                    Some(Err(crate::walk::Stop::Eof)) if !ended => Attempt::More,
-                    Some(Err(crate::walk::Stop::Eof)) => Attempt::Stopped(Fault::Eof(format!(
-                        "EOF while parsing the incident that starts at byte {position}"
-                    ))),
-                    Some(Err(crate::walk::Stop::Bad(what, at))) => {
-                        Attempt::Stopped(Fault::Syntax(format!("{what} at byte {}", position + at)))
-                    }
-                    None => attempt::<P::Parsed<'_>, _>(
-                        || serde_json::de::StrRead::new(text),
-                        text.as_bytes(),
-                        (ended, failed),
-                        P::INCIDENT,
-                    ),
-                }
+                attempt(
+                    serde_json::Deserializer::from_str(text).into_iter::<P::Parsed<'_>>(),
+                    text.as_bytes(),
+                    ended,
+                )
             }
             Text::Bytes(b) => {
                 let text = b.get(start..).unwrap_or_default();
-                attempt::<P::Parsed<'_>, _>(
-                    || serde_json::de::SliceRead::new(text),
+                attempt(
+                    serde_json::Deserializer::from_slice(text).into_iter::<P::Parsed<'_>>(),
                     text,
-                    (ended, failed),
-                    P::INCIDENT,
+                    ended,
                 )
             }
         };
@@ -336,7 +308,6 @@ impl Window<'_> {
             }
             Attempt::More => Ok(None),
             Attempt::Failed(e) => Err(self.json_fault(&e)),
-            Attempt::Stopped(fault) => Err(fault),
         }
     }
 
@@ -363,43 +334,14 @@ impl Window<'_> {
     }
 }
 
-/// Parses one value from `text` (white space first is skipped), read through `read`. A value
-/// that reaches the end of `text` before the body's end (`state.0`) is not trusted (a number may
-/// go on), and more text is asked for, unless it closed itself (a string, list or object).
-///
-/// An element of `value` that is not a list, object or string (`incident`) is refused as soon as
-/// it is parsed, whatever follows it, as the reference does: `[5x]` holds a non-incident, not a
-/// syntax error. If it reaches the end of a body that failed (`state.1`), the body's error
-/// decides, as it would reading byte by byte.
-fn attempt<'de, T: Deserialize<'de>, R: serde_json::de::Read<'de>>(
-    read: impl Fn() -> R,
+/// Takes one value from `stream` over `text` (white space first is skipped). A value that
+/// reaches the end of `text` before the body's end is not trusted (a number may go on), and more
+/// text is asked for, unless it closed itself (a string, list or object).
+fn attempt<'de, R: serde_json::de::Read<'de>, T: Deserialize<'de>>(
+    mut stream: serde_json::StreamDeserializer<'de, R, T>,
     text: &'de [u8],
-    (ended, failed): (bool, bool),
-    incident: bool,
+    ended: bool,
 ) -> Attempt<T> {
-    let first = text.iter().find(|b| !is_space(**b));
-    let closed = first.is_some_and(|b| matches!(b, b'{' | b'[' | b'"'));
-    if incident && first.is_some() && !closed {
-        let start = text.len() - text.iter().skip_while(|b| is_space(**b)).count();
-        let to_end = text[start..]
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-        if to_end && !ended {
-            return Attempt::More;
-        }
-        if to_end && failed {
-            return match serde_json::from_slice::<serde::de::IgnoredAny>(b"") {
-                Err(e) => Attempt::Failed(e),
-                Ok(_) => Attempt::More,
-            };
-        }
-        // Refused by its shape once parsed; where it ends does not matter.
-        return match T::deserialize(&mut serde_json::Deserializer::new(read())) {
-            Ok(value) => Attempt::Done(value, 0),
-            Err(e) => Attempt::Failed(e),
-        };
-    }
-    let mut stream = serde_json::Deserializer::new(read()).into_iter::<T>();
     match stream.next() {
         None if ended => match serde_json::from_slice::<serde::de::IgnoredAny>(text) {
             Err(e) => Attempt::Failed(e),
@@ -408,6 +350,10 @@ fn attempt<'de, T: Deserialize<'de>, R: serde_json::de::Read<'de>>(
         None => Attempt::More,
         Some(Ok(value)) => {
             let used = stream.byte_offset();
+            let closed = text
+                .iter()
+                .find(|b| !is_space(**b))
+                .is_some_and(|b| matches!(b, b'{' | b'[' | b'"'));
             if used < text.len() || ended || closed {
                 Attempt::Done(value, used)
             } else {

@@ -287,15 +287,6 @@ struct DetectionItem(Api);
 impl PageItem for DetectionItem {
     type Parsed<'de> = ParsedIncident<'de>;
     type Item = DetectionIncident;
-    const INCIDENT: bool = true;
-
-    fn walk<'a>(
-        &mut self,
-        text: &'a str,
-        complete_at_end: bool,
-    ) -> Option<Result<(ParsedIncident<'a>, usize), crate::walk::Stop>> {
-        Some(crate::walk::incident(text, complete_at_end))
-    }
 
     fn finish<'de>(
         &mut self,
@@ -324,25 +315,6 @@ impl PageItem for DetectionItem {
 /// The detection rows of one incident given as JSON text (as it would stand in a page), on the
 /// fast path; an error says why it is not an incident of `api` or not JSON.
 pub fn detection_incident(text: &str, api: Api) -> Result<DetectionIncident, String> {
-    let (parsed, used) = match crate::walk::incident(text, true) {
-        Ok(walked) => walked,
-        Err(crate::walk::Stop::Eof) => return Err(invalid("EOF while parsing an incident")),
-        Err(crate::walk::Stop::Bad(what, at)) => {
-            return Err(invalid(&format!("{what} at byte {at}")));
-        }
-    };
-    if !text[used..]
-        .trim_start_matches([' ', '\n', '\t', '\r'])
-        .is_empty()
-    {
-        return Err(invalid(&format!("trailing characters at byte {used}")));
-    }
-    DetectionItem(api).finish(parsed, text.as_bytes().get(..used).unwrap_or_default())
-}
-
-/// [`detection_incident`] through serde (the path of windows that are not UTF-8).
-#[cfg(test)]
-pub(crate) fn detection_incident_serde(text: &str, api: Api) -> Result<DetectionIncident, String> {
     let parsed: ParsedIncident = serde_json::from_str(text).map_err(|e| invalid(&e.to_string()))?;
     DetectionItem(api).finish(parsed, text.as_bytes())
 }
@@ -373,7 +345,6 @@ struct ListedItem(Api);
 impl PageItem for ListedItem {
     type Parsed<'de> = ListedParse<'de>;
     type Item = ListedIncident;
-    const INCIDENT: bool = true;
 
     fn finish<'de>(
         &mut self,
