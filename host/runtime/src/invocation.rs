@@ -148,7 +148,7 @@ impl SkillImports for InvocationState {
     }
 
     async fn emit(&mut self, row_json: String) -> wasmtime::Result<Result<(), String>> {
-        match self.emit.emit(&row_json).await {
+        match self.emit.emit(row_json).await {
             Ok(()) => Ok(Ok(())),
             Err(refusal) => {
                 match refusal {

@@ -85,7 +85,7 @@ fn millis(d: Duration) -> f64 {
 struct Discard;
 
 impl RowSink for Discard {
-    fn row(&mut self, _row: Map<String, Value>) -> std::io::Result<()> {
+    fn row(&mut self, _row: skillhost_runtime::capabilities::emit::Row) -> std::io::Result<()> {
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use std::io::Write;
 use serde_json::{Map, Value};
 use skillhost_contract::text::escape;
 use skillhost_runtime::capabilities::RowSink;
+use skillhost_runtime::capabilities::emit::Row;
 
 /// An output format of `skillhost run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -244,9 +245,33 @@ impl RowPrinter {
     }
 }
 
+impl RowPrinter {
+    /// Writes a row of the JSON formats as the guest's checked text (one line, one object):
+    /// nothing is parsed or built for it.
+    fn write_json_text(&mut self, text: &str) -> std::io::Result<()> {
+        let first = self.rows_written == 0;
+        self.rows_written += 1;
+        match (self.format, first) {
+            (OutputFormat::Json, true) => write!(self.out, "{{\n  \"rows\": [\n    {text}")?,
+            (OutputFormat::Json, false) => write!(self.out, ",\n    {text}")?,
+            _ => {
+                self.out.write_all(text.as_bytes())?;
+                self.out.write_all(b"\n")?;
+            }
+        }
+        if self.flush_each {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+}
+
 impl RowSink for RowPrinter {
-    fn row(&mut self, row: Map<String, Value>) -> std::io::Result<()> {
-        self.write_row(&row)
+    fn row(&mut self, row: Row) -> std::io::Result<()> {
+        match self.format {
+            OutputFormat::Json | OutputFormat::Ndjson => self.write_json_text(row.text()),
+            OutputFormat::Csv | OutputFormat::Table => self.write_row(&row.to_map()?),
+        }
     }
 }
 
@@ -353,7 +378,7 @@ mod tests {
             false,
         );
         for row in rows {
-            printer.row(row.as_object().unwrap().clone()).unwrap();
+            printer.row(Row::check(row.to_string()).unwrap()).unwrap();
         }
         printer
             .finish_dataset(&json!({"rows": rows.len()}))
@@ -434,7 +459,9 @@ mod tests {
             false,
         )
         .raw_csv(true);
-        printer.row(formula.as_object().unwrap().clone()).unwrap();
+        printer
+            .row(Row::check(formula.to_string()).unwrap())
+            .unwrap();
         printer.finish_dataset(&json!({})).unwrap();
         let out = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
         assert_eq!(out, "id\n\"=HYPERLINK(\"\"http://evil\"\")\"\n");

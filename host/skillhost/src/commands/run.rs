@@ -6,11 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clap::Args;
-use serde_json::{Map, Value};
 use skillhost_contract::error::Failure;
 use skillhost_contract::manifest::OutputKind;
 use skillhost_runtime::capabilities::RowSink;
-use skillhost_runtime::capabilities::emit::OutputFull;
+use skillhost_runtime::capabilities::emit::{OutputFull, Row};
 use skillhost_runtime::host::{PreparedInvocation, SkillHost};
 use skillhost_runtime::limits::{SandboxLimits, parse_bytes, parse_duration};
 use skillhost_runtime::sandbox::RuntimeOptions;
@@ -218,7 +217,7 @@ struct PrinterSink {
 }
 
 impl RowSink for PrinterSink {
-    fn row(&mut self, row: Map<String, Value>) -> std::io::Result<()> {
+    fn row(&mut self, row: Row) -> std::io::Result<()> {
         if let Some(progress) = &mut self.progress {
             progress.row();
         }

@@ -17,7 +17,7 @@ use http::Response;
 use serde_json::{Map, Value, json};
 use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::manifest::OutputKind;
-use skillhost_runtime::capabilities::emit::{OutputFull, Ready};
+use skillhost_runtime::capabilities::emit::{OutputFull, Ready, Row};
 use skillhost_runtime::capabilities::{Capabilities, RowSink};
 use skillhost_runtime::limits::SandboxLimits;
 use skillhost_upstream::connections::Connection;
@@ -256,8 +256,9 @@ impl RowSink for StreamSink {
         }))
     }
 
-    fn row(&mut self, row: Map<String, Value>) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(&row).map_err(std::io::Error::other)?;
+    fn row(&mut self, row: Row) -> std::io::Result<()> {
+        // The guest's checked text, as it is: one object on one line.
+        let mut line = row.into_text().into_bytes();
         line.push(b'\n');
         let len = line.len() as u64;
         if self.written.load(Ordering::Relaxed) + len > self.cap {
