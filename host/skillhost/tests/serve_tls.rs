@@ -3,23 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::{Host, TempDir};
 
 const KEY: &str = "tls-test-key-0123456789abcdef";
-
-/// A `serve` child, killed when dropped.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn tool(name: &str) -> bool {
     Command::new(name)
@@ -49,29 +38,6 @@ fn config(dir: &Path) -> String {
     )
     .unwrap();
     path.display().to_string()
-}
-
-/// Starts `serve` with `args`; returns it and the URL it announced.
-fn start(host: &Host, args: &[&str]) -> (Served, String) {
-    let mut child = host
-        .command(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(at) = line.strip_prefix("skillhost: serving ") {
-            break at.rsplit(' ').next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Served(child), url)
 }
 
 #[test]
@@ -106,21 +72,22 @@ fn serve_with_a_certificate_answers_over_https_and_authenticates_inside_tls() {
     let host = Host::with(&["noop"]);
     let config = config(dir.path());
     let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
-    let (_served, url) = start(
-        &host,
-        &[
-            "--config",
-            &config,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &cert_arg,
-            "--tls-key",
-            &key_arg,
-        ],
+    let served = host.serve(&[
+        "--config",
+        &config,
+        "--tls-cert",
+        &cert_arg,
+        "--tls-key",
+        &key_arg,
+    ]);
+    assert!(
+        served
+            .stderr()
+            .contains(&format!(" on https://127.0.0.1:{}", served.port)),
+        "{}",
+        served.stderr()
     );
-    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let url = format!("https://127.0.0.1:{}", served.port);
     let curl = |extra: &[&str], path: &str| {
         let out = Command::new("curl")
             .args([

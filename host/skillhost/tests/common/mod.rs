@@ -494,7 +494,7 @@ pub struct Serve {
 
 impl Host {
     /// Spawns `skillhost serve --listen 127.0.0.1:0 ARGS...` and waits for its line
-    /// `skillhost: serving N skill(s) on http://127.0.0.1:PORT`.
+    /// `skillhost: serving N skill(s) on http://127.0.0.1:PORT` (or `https://`).
     pub fn serve(&self, args: &[&str]) -> Serve {
         let mut full = vec!["serve", "--listen", "127.0.0.1:0"];
         full.extend_from_slice(args);
@@ -533,7 +533,7 @@ impl Host {
             exited: None,
         };
         let line = serve.wait_for_stderr("the line `skillhost: serving ...`", |l| {
-            l.starts_with("skillhost: serving ") && l.contains(" on http://127.0.0.1:")
+            l.starts_with("skillhost: serving ") && l.contains("://127.0.0.1:")
         });
         serve.port = line
             .rsplit(':')
