@@ -90,8 +90,12 @@ fn start_serve(config: &Path, cache: &Path, extra_skills: &Path) -> Served {
             break port.trim().parse().expect("port number");
         }
     };
-    // Keep draining stderr so the server never blocks on it.
-    std::thread::spawn(move || for _ in lines {});
+    // Keep draining stderr so the server never blocks on it; what it says is shown.
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            eprintln!("serve: {line}");
+        }
+    });
     Served { child, port }
 }
 
@@ -219,7 +223,15 @@ fn rss_of(pid: u32) -> u64 {
 fn write_setup(dir: &Path, sim: &Simulator) -> (PathBuf, PathBuf) {
     let key = dir.join("bench.key");
     std::fs::write(&key, KEY).expect("key");
-    let mut text = sim.connection_toml("sim", "bench", "defender", SecretRef::Env(SECRET_VAR), "");
+    // Pacing raised so that the published rate limit does not decide the figures.
+    let paced = "[connections.sim.pacing]\nper_minute = 1000000\nper_hour = 100000000";
+    let mut text = sim.connection_toml(
+        "sim",
+        "bench",
+        "defender",
+        SecretRef::Env(SECRET_VAR),
+        paced,
+    );
     text.push_str(&format!(
         "\n[callers.bench]\nkey = {{ file = {:?} }}\ntenants = [\"bench\"]\n",
         key.display().to_string()

@@ -108,15 +108,30 @@ impl Invocation {
             let _permit = permit;
             let _running = running;
             let server = task_server;
-            let run = server.runtime.invoke(
-                &self.skill.loaded,
-                &self.input,
-                capabilities,
-                Box::new(sink),
-                self.limits,
-            );
+            // The run is a task of its own, so that a host panic while it runs (a bug) is an
+            // answer (500, logged) rather than a connection closed without one.
+            let run = {
+                let (server, skill, input, limits) = (
+                    server.clone(),
+                    self.skill.clone(),
+                    self.input.clone(),
+                    self.limits,
+                );
+                tokio::spawn(async move {
+                    server
+                        .runtime
+                        .invoke(&skill.loaded, &input, capabilities, Box::new(sink), limits)
+                        .await
+                })
+            };
+            let abort = run.abort_handle();
             let result = tokio::select! {
-                result = run => result,
+                joined = run => joined.unwrap_or_else(|e| {
+                    let what = panic_text(e);
+                    tracing::error!(skill = %self.skill.manifest().id, "the host failed while running the skill: {what}");
+                    Err(Failure::other(format!("the host failed while running the skill: {what}"))
+                        .with_hint("this is a bug of skillhost; the server's log has the details"))
+                }),
                 _ = sender.closed() => Err(Failure::other("the caller went away")
                     .with_reason(Reason::Unavailable)),
                 _ = shutdown.wait_for(|cancel| *cancel) => Err(Failure::other(
@@ -125,6 +140,8 @@ impl Invocation {
                 .with_reason(Reason::Unavailable)
                 .with_hint("run it again on an instance that is not shutting down")),
             };
+            // Cancelled (the caller went away, or shutdown): the run stops with its task.
+            abort.abort();
             let ending = Ending {
                 outcome: match &result {
                     Ok(_) => "ok",
@@ -220,6 +237,19 @@ impl Server {
             peak_memory: ending.peak_memory,
         });
     }
+}
+
+/// What a failed run task says: the panic's message, or that it was cancelled.
+fn panic_text(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return "the run was cancelled".to_string();
+    }
+    let payload = error.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
 }
 
 /// `value` as one line of JSON text.
