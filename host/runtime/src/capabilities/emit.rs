@@ -77,7 +77,60 @@ impl Row {
 }
 
 /// A JSON object, every value checked and none kept: validation in one pass, nothing built.
+/// Values go through serde_json's own parse (not `IgnoredAny`), so its nesting limit, escape
+/// checks (lone surrogates) and number ranges hold as they did when rows were parsed into trees.
 struct ObjectShape;
+
+/// Any JSON value, checked and dropped.
+struct AnyShape;
+
+impl<'de> serde::de::Visitor<'de> for AnyShape {
+    type Value = AnyShape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<AnyShape, E> {
+        Ok(AnyShape)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<AnyShape, E> {
+        Ok(AnyShape)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<AnyShape, E> {
+        Ok(AnyShape)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<AnyShape, E> {
+        Ok(AnyShape)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<AnyShape, E> {
+        Ok(AnyShape)
+    }
+
+    fn visit_unit<E>(self) -> Result<AnyShape, E> {
+        Ok(AnyShape)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<AnyShape, A::Error> {
+        while seq.next_element::<AnyShape>()?.is_some() {}
+        Ok(AnyShape)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AnyShape, A::Error> {
+        while map.next_entry::<AnyShape, AnyShape>()?.is_some() {}
+        Ok(AnyShape)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AnyShape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AnyShape)
+    }
+}
 
 impl<'de> serde::Deserialize<'de> for ObjectShape {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -93,10 +146,7 @@ impl<'de> serde::Deserialize<'de> for ObjectShape {
                 self,
                 mut map: A,
             ) -> Result<ObjectShape, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
+                while map.next_entry::<AnyShape, AnyShape>()?.is_some() {}
                 Ok(ObjectShape)
             }
         }

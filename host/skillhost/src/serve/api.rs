@@ -220,7 +220,10 @@ where
         .ok_or_else(|| unknown_skill(id, &catalog))?;
     drop(catalog);
     let body = read_body(request.into_body(), server.settings.max_body).await?;
-    let request: InvokeRequest = serde_json::from_slice(&body).map_err(|e| {
+    let parsed = serde_json::from_slice::<InvokeRequest>(&body);
+    // Not kept while the invocation waits and runs.
+    drop(body);
+    let request: InvokeRequest = parsed.map_err(|e| {
         Failure::usage(format!("the request body is not a valid invocation: {e}")).with_hint(
             "send {\"connection\": \"NAME\", \"input\": {...}} (limits optional: \
              {\"limits\": {\"timeout\": \"5s\", \"max_memory\": \"32M\"}})",

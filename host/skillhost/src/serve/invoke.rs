@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::manifest::OutputKind;
 use skillhost_runtime::capabilities::emit::{OutputFull, Ready, Row};
-use skillhost_runtime::capabilities::{Capabilities, RowSink};
+use skillhost_runtime::capabilities::{Capabilities, RefuseRows, RowSink};
 use skillhost_runtime::limits::SandboxLimits;
 use skillhost_upstream::connections::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -28,6 +28,9 @@ use super::catalog::ServedSkill;
 use super::metrics::Finished;
 use super::reply::{Body, error_document, failure_response, json_bytes_response, ndjson_response};
 use super::schedule::Refused;
+
+/// How long the last line of a stream waits for a caller that stopped reading.
+const LAST_LINE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Chunks (rows) in flight between a skill and its caller's connection.
 const STREAM_CHUNKS: usize = 16;
@@ -93,19 +96,24 @@ impl Invocation {
         };
         let bound = capabilities.connection.clone();
         let (sender, mut receiver) = mpsc::channel::<Bytes>(STREAM_CHUNKS);
-        let (early_sender, early) = oneshot::channel::<Result<Bytes, Failure>>();
+        let (early_sender, mut early) = oneshot::channel::<Result<Bytes, Failure>>();
         let dataset = self.skill.manifest().output == OutputKind::Dataset;
         let written = Arc::new(AtomicU64::new(0));
-        let sink = StreamSink {
-            sender: sender.clone(),
-            written: written.clone(),
-            reserved: None,
-            cap: self.limits.max_output as u64,
+        // Only a dataset's rows reach the caller; an object skill that emits is told it may not.
+        let sink: Box<dyn RowSink> = if dataset {
+            Box::new(StreamSink {
+                sender: sender.clone(),
+                written: written.clone(),
+                reserved: None,
+                cap: self.limits.max_output as u64,
+            })
+        } else {
+            Box::new(RefuseRows)
         };
         let task_server = server.clone();
         let running = server.track();
         tokio::spawn(async move {
-            let _permit = permit;
+            let permit = permit;
             let _running = running;
             let server = task_server;
             // The run is a task of its own, so that a host panic while it runs (a bug) is an
@@ -120,11 +128,17 @@ impl Invocation {
                 tokio::spawn(async move {
                     server
                         .runtime
-                        .invoke(&skill.loaded, &input, capabilities, Box::new(sink), limits)
+                        .invoke(&skill.loaded, &input, capabilities, sink, limits)
                         .await
                 })
             };
             let abort = run.abort_handle();
+            let (finished_sender, abort_wait) = oneshot::channel::<()>();
+            let run = async move {
+                let joined = run.await;
+                let _ = finished_sender.send(());
+                joined
+            };
             let result = tokio::select! {
                 joined = run => joined.unwrap_or_else(|e| {
                     let what = panic_text(e);
@@ -140,8 +154,12 @@ impl Invocation {
                 .with_reason(Reason::Unavailable)
                 .with_hint("run it again on an instance that is not shutting down")),
             };
-            // Cancelled (the caller went away, or shutdown): the run stops with its task.
+            // Cancelled (the caller went away, or shutdown): the run stops with its task, and is
+            // over before anything below reads what it wrote.
             abort.abort();
+            let _ = abort_wait.await;
+            // The slot is free once the run is over, whatever the caller's reading pace.
+            drop(permit);
             let ending = Ending {
                 outcome: match &result {
                     Ok(_) => "ok",
@@ -159,7 +177,8 @@ impl Invocation {
                 };
                 let line = json_line(&last);
                 written.fetch_add(line.len() as u64, Ordering::Relaxed);
-                let _ = sender.send(line).await;
+                // A caller that stopped reading gets the time of one head to take the last line.
+                let _ = tokio::time::timeout(LAST_LINE_WAIT, sender.send(line)).await;
             } else {
                 // Serialized here, so that the audit record counts the bytes of the answer.
                 let answer = result.map(|output| {
@@ -181,17 +200,28 @@ impl Invocation {
         });
         // The answer's head waits for the first row or for the end, whichever comes first: a run
         // that fails before any row gets its own status, not a 200 with an error line.
+        let ended_without = || Failure::other("the invocation ended without an answer");
         let response = tokio::select! {
             biased;
-            ended = early => match ended {
+            ended = &mut early => match ended {
                 Ok(Ok(summary)) if dataset => ndjson_response(summary, receiver),
                 Ok(Ok(object)) => json_bytes_response(object),
                 Ok(Err(failure)) => failure_response(&failure),
-                Err(_) => return Err(Failure::other("the invocation ended without an answer")),
+                // A dataset that sent rows ends in the stream, not here.
+                Err(_) => match receiver.recv().await {
+                    Some(first) => ndjson_response(first, receiver),
+                    None => return Err(ended_without()),
+                },
             },
             first = receiver.recv() => match first {
                 Some(first) => ndjson_response(first, receiver),
-                None => return Err(Failure::other("the invocation ended without an answer")),
+                // The stream closed first; the end may still be on its way.
+                None => match early.await {
+                    Ok(Ok(summary)) if dataset => ndjson_response(summary, receiver),
+                    Ok(Ok(object)) => json_bytes_response(object),
+                    Ok(Err(failure)) => failure_response(&failure),
+                    Err(_) => return Err(ended_without()),
+                },
             },
         };
         Ok(response.map(|body| body.held_by(in_flight)))

@@ -135,6 +135,9 @@ pub struct Server {
     in_flight: AtomicUsize,
     idle: Notify,
     config_path: Option<PathBuf>,
+    /// Held by whatever replaces the config or the callers (SIGHUP, key files changed), so that
+    /// one replacement never undoes another.
+    config_writer: std::sync::Mutex<()>,
 }
 
 /// Counts one invocation in flight until dropped.
@@ -181,6 +184,10 @@ impl Server {
     /// Reads the config file again (SIGHUP): connections and callers. A config that does not
     /// load leaves the running one in place.
     fn reload(&self) {
+        let _writer = self
+            .config_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let loaded = Config::locate_and_load(self.config_path.as_deref())
             .and_then(|config| Callers::load(&config.callers).map(|callers| (config, callers)));
         let (config, callers) = match loaded {
@@ -210,11 +217,17 @@ impl Server {
 
     /// Re-reads key files that changed, and rescans the skills folders if they changed.
     async fn refresh(&self) {
-        let mut callers = (*self.callers()).clone();
-        let changed = callers.refresh();
-        if !changed.is_empty() {
-            tracing::info!(callers = ?changed, "API keys re-read");
-            *self.callers.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(callers);
+        {
+            let _writer = self
+                .config_writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut callers = (*self.callers()).clone();
+            let changed = callers.refresh();
+            if !changed.is_empty() {
+                tracing::info!(callers = ?changed, "API keys re-read");
+                *self.callers.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(callers);
+            }
         }
         self.skills.rescan_if_changed(&self.runtime).await;
     }
@@ -307,6 +320,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         in_flight: AtomicUsize::new(0),
         idle: Notify::new(),
         config_path: config.path.clone().or_else(|| global.config.clone()),
+        config_writer: std::sync::Mutex::new(()),
     });
     // The line a supervisor (or a test) waits for; the port is the real one when 0 was asked.
     say!(
@@ -443,7 +457,7 @@ where
 /// answer) up to `timeout`, then cancels them.
 async fn drain(server: &Arc<Server>, timeout: Duration) {
     server.draining.store(true, Ordering::Release);
-    let _ = server.drain_started.send(true);
+    server.drain_started.send_replace(true);
     let load = server.scheduler.load();
     say!(
         "skillhost: draining ({} invocation(s) running, {} queued)",
@@ -458,7 +472,7 @@ async fn drain(server: &Arc<Server>, timeout: Duration) {
             load.queued
         );
     }
-    let _ = server.cancel.send(true);
+    server.cancel.send_replace(true);
     // The cancelled invocations send their last line and write their audit record.
     let _ = tokio::time::timeout(CANCEL_GRACE + Duration::from_secs(1), idle(server)).await;
     say!("skillhost: stopped");
