@@ -423,6 +423,10 @@ where
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10))
+        // A connection holds at most this much of a request before its key is checked (hyper's
+        // default buffer is about 400 KiB): 1024 connections, 64 MiB at most.
+        .max_buf_size(64 << 10)
+        .max_headers(64)
         .keep_alive(!opened_draining)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
