@@ -169,12 +169,6 @@ fn post(path: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    let at = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples.get(at).copied().unwrap_or_default()
-}
-
 /// `connections` connections sending `request` back to back for `duration`; every answer must
 /// have status 200. Returns the answers per second and every latency.
 async fn load(
@@ -260,9 +254,9 @@ pub async fn measure(sizes: &ServeSizes) -> ServeFigures {
     // No-op invocations at concurrency 64.
     let noop = post("/v1/skills/noop/invoke", "{}");
     let _ = load(port, noop.clone(), 4, Duration::from_millis(200)).await;
-    let (noop_per_second, mut latencies) = load(port, noop, 64, sizes.load).await;
-    let noop_p50 = percentile(&mut latencies, 0.5);
-    let noop_p99 = percentile(&mut latencies, 0.99);
+    let (noop_per_second, latencies) = load(port, noop, 64, sizes.load).await;
+    let noop_p50 = super::median(latencies.clone());
+    let noop_p99 = super::percentile(latencies, 0.99);
 
     // One CLI process per invocation.
     let cli = || {
@@ -281,8 +275,8 @@ pub async fn measure(sizes: &ServeSizes) -> ServeFigures {
         started.elapsed()
     };
     cli();
-    let mut cli_times: Vec<Duration> = (0..sizes.cli_runs).map(|_| cli()).collect();
-    let cli_per_second = 1.0 / percentile(&mut cli_times, 0.5).as_secs_f64();
+    let cli_times: Vec<Duration> = (0..sizes.cli_runs).map(|_| cli()).collect();
+    let cli_per_second = 1.0 / super::median(cli_times).as_secs_f64();
 
     // A warm `get` through serve, against the same GET sent directly with a cached token.
     let get = post(
@@ -336,8 +330,8 @@ pub async fn measure(sizes: &ServeSizes) -> ServeFigures {
         native_times.push(sent.elapsed());
         assert_eq!(status, 200);
     }
-    let get_serve = percentile(&mut serve_times, 0.5);
-    let get_native = percentile(&mut native_times, 0.5);
+    let get_serve = super::median(serve_times);
+    let get_native = super::median(native_times);
     drop(served);
 
     let (rss_idle, rss_per_invocation) = in_flight_memory(sizes).await;

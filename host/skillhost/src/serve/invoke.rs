@@ -26,7 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::Server;
 use super::catalog::ServedSkill;
 use super::metrics::Finished;
-use super::reply::{Body, error_document, failure_response, json_bytes_response, ndjson_response};
+use super::reply::{
+    Body, error_document, failure_response, json_bytes_response, json_line, ndjson_response,
+};
 use super::schedule::Refused;
 
 /// How long the last line of a stream waits for a caller that stopped reading.
@@ -200,28 +202,25 @@ impl Invocation {
         });
         // The answer's head waits for the first row or for the end, whichever comes first: a run
         // that fails before any row gets its own status, not a 200 with an error line.
-        let ended_without = || Failure::other("the invocation ended without an answer");
-        let response = tokio::select! {
+        // `None`: no end will come this way (a dataset that sent rows ends in the stream).
+        let ended = tokio::select! {
             biased;
-            ended = &mut early => match ended {
-                Ok(Ok(summary)) if dataset => ndjson_response(summary, receiver),
-                Ok(Ok(object)) => json_bytes_response(object),
-                Ok(Err(failure)) => failure_response(&failure),
-                // A dataset that sent rows ends in the stream, not here.
-                Err(_) => match receiver.recv().await {
-                    Some(first) => ndjson_response(first, receiver),
-                    None => return Err(ended_without()),
-                },
-            },
+            ended = &mut early => ended.ok(),
             first = receiver.recv() => match first {
-                Some(first) => ndjson_response(first, receiver),
+                Some(first) => {
+                    return Ok(ndjson_response(first, receiver).map(|b| b.held_by(in_flight)));
+                }
                 // The stream closed first; the end may still be on its way.
-                None => match early.await {
-                    Ok(Ok(summary)) if dataset => ndjson_response(summary, receiver),
-                    Ok(Ok(object)) => json_bytes_response(object),
-                    Ok(Err(failure)) => failure_response(&failure),
-                    Err(_) => return Err(ended_without()),
-                },
+                None => early.await.ok(),
+            },
+        };
+        let response = match ended {
+            Some(Ok(summary)) if dataset => ndjson_response(summary, receiver),
+            Some(Ok(object)) => json_bytes_response(object),
+            Some(Err(failure)) => failure_response(&failure),
+            None => match receiver.recv().await {
+                Some(first) => ndjson_response(first, receiver),
+                None => return Err(Failure::other("the invocation ended without an answer")),
             },
         };
         Ok(response.map(|body| body.held_by(in_flight)))
@@ -280,13 +279,6 @@ fn panic_text(error: tokio::task::JoinError) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".to_string())
-}
-
-/// `value` as one line of JSON text.
-fn json_line(value: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    line.push(b'\n');
-    Bytes::from(line)
 }
 
 /// The rows of one invocation, one NDJSON line each, into the channel its answer reads.

@@ -117,11 +117,16 @@ pub fn error_document(failure: &Failure) -> Value {
     })
 }
 
+/// `value` as one line of JSON text.
+pub fn json_line(value: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
 /// A JSON answer with `status`.
 pub fn json_response(status: StatusCode, document: &Value) -> Response<Body> {
-    let mut bytes = serde_json::to_vec(document).unwrap_or_else(|_| b"{}".to_vec());
-    bytes.push(b'\n');
-    let mut response = Response::new(Body::full(Bytes::from(bytes)));
+    let mut response = Response::new(Body::full(json_line(document)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
