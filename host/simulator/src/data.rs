@@ -18,6 +18,11 @@ const NAMES: &[&str] = &[
     "Suspicious inbox manipulation rule",
     "Credential access incident on multiple endpoints",
 ];
+const COMMENTS: &[&str] = &[
+    "Escalated to tier 2: the same hash was seen on two more endpoints.",
+    "User confirmed they did not open the attachment; device isolated as a precaution.",
+    "Benign: scheduled IT automation, see change ticket CHG0041173.",
+];
 const ANALYSTS: &[&str] = &[
     "secop1@contoso.com",
     "secop2@contoso.com",
@@ -87,8 +92,28 @@ pub fn api_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S.%7fZ").to_string()
 }
 
+/// How much an incident carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// Up to four alerts, each with at most one device and two entities (about 2 KB an
+    /// incident): quick to serve and to read in tests.
+    #[default]
+    Compact,
+    /// Shaped like a busy production tenant: three to seven alerts (one incident in ten has
+    /// twelve), each with a device and two to four entities (processes with their command lines,
+    /// files with their hashes, addresses, URLs, mailboxes, registry values; Graph: evidence),
+    /// and analysts' comments; 7 to 10 KB an incident on average.
+    Realistic,
+}
+
 /// Generates `count` incidents (oldest first), all created within the 23 hours before `anchor`.
-pub fn generate(count: usize, seed: u64, anchor: Timestamp, tenant_id: &str) -> Vec<Value> {
+pub fn generate(
+    count: usize,
+    seed: u64,
+    anchor: Timestamp,
+    tenant_id: &str,
+    detail: Detail,
+) -> Vec<Value> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let span_ms = 23 * 3600 * 1000i64;
     (0..count)
@@ -96,7 +121,14 @@ pub fn generate(count: usize, seed: u64, anchor: Timestamp, tenant_id: &str) -> 
             let offset = span_ms - (span_ms * i as i64 / count.max(1) as i64);
             let created = anchor - SignedDuration::from_millis(offset)
                 + SignedDuration::from_millis(rng.i64(0..1000));
-            incident(&mut rng, 100_001 + i as u64, created, anchor, tenant_id)
+            incident(
+                &mut rng,
+                100_001 + i as u64,
+                created,
+                anchor,
+                tenant_id,
+                detail,
+            )
         })
         .collect()
 }
@@ -108,6 +140,7 @@ pub fn incident(
     created: Timestamp,
     anchor: Timestamp,
     tenant_id: &str,
+    detail: Detail,
 ) -> Value {
     let updated = (created + SignedDuration::from_secs(rng.i64(0..3600))).min(anchor);
     let roll = rng.u32(0..100);
@@ -129,14 +162,34 @@ pub fn incident(
     } else {
         ("Unknown", "NotAvailable")
     };
-    let alert_count = if status == "Redirected" || rng.u32(0..20) == 0 {
-        0
-    } else {
-        rng.usize(1..=4)
+    let alert_count = match detail {
+        _ if status == "Redirected" => 0,
+        Detail::Compact if rng.u32(0..20) == 0 => 0,
+        Detail::Compact => rng.usize(1..=4),
+        Detail::Realistic if rng.u32(0..10) == 0 => 12,
+        Detail::Realistic => rng.usize(3..=7),
     };
     let alerts: Vec<Value> = (0..alert_count)
-        .map(|n| alert(rng, id, n, created, updated))
+        .map(|n| {
+            let mut alert = alert(rng, id, n, created, updated);
+            if detail == Detail::Realistic {
+                alert["entities"] = json!(entities(rng, created));
+            }
+            alert
+        })
         .collect();
+    let comments: Vec<Value> = match detail {
+        Detail::Compact => Vec::new(),
+        Detail::Realistic => (0..rng.usize(0..=3))
+            .map(|n| {
+                json!({
+                    "comment": COMMENTS[rng.usize(0..COMMENTS.len())],
+                    "createdBy": ANALYSTS[rng.usize(0..ANALYSTS.len())],
+                    "createdTime": api_time((created + SignedDuration::from_secs(600 * (n as i64 + 1))).min(anchor)),
+                })
+            })
+            .collect(),
+    };
     json!({
         "incidentId": id,
         "incidentUri": format!("https://security.microsoft.com/incidents/{id}?tid={tenant_id}"),
@@ -150,9 +203,99 @@ pub fn incident(
         "status": status,
         "severity": severity,
         "tags": if rng.u32(0..4) == 0 { json!(["Demo"]) } else { json!([]) },
-        "comments": [],
+        "comments": comments,
         "alerts": alerts,
     })
+}
+
+/// Two to four entities of the kinds a real alert carries, in the legacy API's shape.
+fn entities(rng: &mut fastrand::Rng, created: Timestamp) -> Vec<Value> {
+    let user = rng.u32(1..200);
+    let hex = |rng: &mut fastrand::Rng, digits: usize| -> String {
+        (0..digits)
+            .map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)]))
+            .collect()
+    };
+    let process_time = api_time(created - SignedDuration::from_secs(rng.i64(60..3600)));
+    let (first, count) = (rng.usize(0..7), rng.usize(2..=4));
+    (first..first + count)
+        .map(|k| match k % 7 {
+            0 => json!({
+                "entityType": "User", "accountName": format!("user{user}"),
+                "domainName": "CORP", "userSid": format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1000 + user),
+                "aadUserId": format!("{}-{}-4{}-8{}-{}", hex(rng, 8), hex(rng, 4), hex(rng, 3), hex(rng, 3), hex(rng, 12)),
+                "userPrincipalName": format!("user{user}@contoso.com"),
+            }),
+            1 => json!({
+                "entityType": "Process", "fileName": "powershell.exe",
+                "filePath": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0",
+                "processId": rng.u32(1000..30000), "parentProcessId": rng.u32(1000..30000),
+                "processCommandLine": format!("powershell.exe -NoProfile -ExecutionPolicy Bypass -EncodedCommand {}", hex(rng, 64)),
+                "processCreationTime": process_time, "parentProcessCreationTime": process_time,
+                "sha1": hex(rng, 40), "sha256": hex(rng, 64),
+            }),
+            2 => json!({
+                "entityType": "File", "fileName": format!("invoice_{}.docm", rng.u32(1000..9999)),
+                "filePath": format!("C:\\Users\\user{user}\\AppData\\Local\\Temp"),
+                "sha1": hex(rng, 40), "sha256": hex(rng, 64),
+            }),
+            3 => json!({ "entityType": "Ip", "ipAddress": format!("198.51.100.{}", rng.u8(1..255)) }),
+            4 => json!({ "entityType": "Url", "url": format!("https://login-contoso.example/{}/signin?session={}", hex(rng, 8), hex(rng, 24)) }),
+            5 => json!({
+                "entityType": "MailMessage", "sender": "billing@fabrikam.example",
+                "recipient": format!("user{user}@contoso.com"),
+                "subject": "Overdue invoice – action required",
+                "deliveryAction": "Delivered", "clusterBy": null,
+            }),
+            _ => json!({
+                "entityType": "Registry",
+                "registryHive": "HKEY_CURRENT_USER",
+                "registryKey": "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run",
+                "registryValueType": "String",
+                "registryValue": format!("C:\\Users\\user{user}\\AppData\\Roaming\\{}.exe", hex(rng, 8)),
+            }),
+        })
+        .collect()
+}
+
+/// The Graph `evidence` of a legacy alert's entities.
+fn evidence(alert: &Value) -> Vec<Value> {
+    let created = &alert["creationTime"];
+    let entities = alert["entities"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    entities
+        .iter()
+        .map(|entity| {
+            let kind = entity["entityType"].as_str().unwrap_or_default();
+            let odata = match kind {
+                "User" => "userEvidence",
+                "Process" => "processEvidence",
+                "File" => "fileEvidence",
+                "Ip" => "ipEvidence",
+                "Url" => "urlEvidence",
+                "MailMessage" => "analyzedMessageEvidence",
+                "Registry" => "registryValueEvidence",
+                _ => "evidence",
+            };
+            let mut evidence = json!({
+                "@odata.type": format!("#microsoft.graph.security.{odata}"),
+                "createdDateTime": created,
+                "verdict": "suspicious",
+                "remediationStatus": "none",
+                "remediationStatusDetails": null,
+                "roles": [],
+                "tags": [],
+            });
+            if let (Some(target), Some(fields)) = (evidence.as_object_mut(), entity.as_object()) {
+                for (key, value) in fields.iter().filter(|(key, _)| *key != "entityType") {
+                    target.insert(key.clone(), value.clone());
+                }
+            }
+            evidence
+        })
+        .collect()
 }
 
 fn alert(
@@ -256,8 +399,9 @@ fn translate(value: &Value, table: &[(&str, &str)]) -> Value {
     }
 }
 
-/// The Graph `security/incident` form of a legacy incident; alerts only when `expand`.
-pub fn to_graph(incident: &Value, tenant_id: &str, expand: bool) -> Value {
+/// The Graph `security/incident` form of a legacy incident; alerts only when `expand`, with
+/// evidence only in [`Detail::Realistic`].
+pub fn to_graph(incident: &Value, tenant_id: &str, expand: bool, detail: Detail) -> Value {
     let id = incident["incidentId"].to_string();
     let url = incident["incidentUri"].clone();
     let mut graph = json!({
@@ -276,7 +420,9 @@ pub fn to_graph(incident: &Value, tenant_id: &str, expand: bool) -> Value {
         "severity": camel(&incident["severity"]),
         "customTags": incident["tags"],
         "systemTags": [],
-        "comments": incident["comments"],
+        "comments": incident["comments"].as_array().map(Vec::as_slice).unwrap_or_default().iter().map(|c| json!({
+            "comment": c["comment"], "createdByDisplayName": c["createdBy"], "createdDateTime": c["createdTime"],
+        })).collect::<Vec<_>>(),
         "description": "",
     });
     if expand {
@@ -285,7 +431,7 @@ pub fn to_graph(incident: &Value, tenant_id: &str, expand: bool) -> Value {
             .map(|alerts| {
                 alerts
                     .iter()
-                    .map(|a| graph_alert(a, &id, &url, tenant_id))
+                    .map(|a| graph_alert(a, &id, &url, tenant_id, detail))
                     .collect()
             })
             .unwrap_or_default();
@@ -294,7 +440,13 @@ pub fn to_graph(incident: &Value, tenant_id: &str, expand: bool) -> Value {
     graph
 }
 
-fn graph_alert(alert: &Value, incident_id: &str, incident_url: &Value, tenant_id: &str) -> Value {
+fn graph_alert(
+    alert: &Value,
+    incident_id: &str,
+    incident_url: &Value,
+    tenant_id: &str,
+    detail: Detail,
+) -> Value {
     json!({
         "@odata.type": "#microsoft.graph.security.alert",
         "id": alert["alertId"],
@@ -323,7 +475,10 @@ fn graph_alert(alert: &Value, incident_id: &str, incident_url: &Value, tenant_id
         "firstActivityDateTime": alert["firstActivity"],
         "lastActivityDateTime": alert["lastActivity"],
         "comments": [],
-        "evidence": [],
+        "evidence": match detail {
+            Detail::Compact => Vec::new(),
+            Detail::Realistic => evidence(alert),
+        },
         "systemTags": [],
     })
 }
@@ -335,14 +490,20 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_incidents() {
         let anchor: Timestamp = "2026-11-27T06:00:00Z".parse().unwrap();
-        assert_eq!(generate(20, 7, anchor, "t"), generate(20, 7, anchor, "t"));
-        assert_ne!(generate(20, 7, anchor, "t"), generate(20, 8, anchor, "t"));
+        assert_eq!(
+            generate(20, 7, anchor, "t", Detail::Compact),
+            generate(20, 7, anchor, "t", Detail::Compact)
+        );
+        assert_ne!(
+            generate(20, 7, anchor, "t", Detail::Compact),
+            generate(20, 8, anchor, "t", Detail::Compact)
+        );
     }
 
     #[test]
     fn redirected_incidents_have_no_alerts_and_a_redirect_id() {
         let anchor: Timestamp = "2026-11-27T06:00:00Z".parse().unwrap();
-        let incidents = generate(200, 1, anchor, "t");
+        let incidents = generate(200, 1, anchor, "t", Detail::Compact);
         let redirected: Vec<&Value> = incidents
             .iter()
             .filter(|i| i["status"] == "Redirected")
@@ -352,6 +513,30 @@ mod tests {
             assert_eq!(i["alerts"], json!([]));
             assert!(i["redirectIncidentId"].is_u64());
         }
+    }
+
+    #[test]
+    fn realistic_incidents_average_seven_to_ten_kilobytes_and_five_alerts() {
+        let anchor: Timestamp = "2026-11-27T06:00:00Z".parse().unwrap();
+        let incidents = generate(400, 3, anchor, "t", Detail::Realistic);
+        let alerts: usize = incidents
+            .iter()
+            .map(|i| i["alerts"].as_array().map_or(0, Vec::len))
+            .sum();
+        let legacy = serde_json::to_string(&incidents).unwrap().len() / 400;
+        let graph: Vec<Value> = incidents
+            .iter()
+            .map(|i| to_graph(i, "t", true, Detail::Realistic))
+            .collect();
+        let graph = serde_json::to_string(&graph).unwrap().len() / 400;
+        assert!((4.0..6.0).contains(&(alerts as f64 / 400.0)), "{alerts}");
+        assert!((7_000..10_000).contains(&legacy), "{legacy}");
+        assert!((7_000..15_000).contains(&graph), "{graph}");
+        assert!(
+            incidents
+                .iter()
+                .any(|i| i["alerts"].as_array().map_or(0, Vec::len) == 12)
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@
 #![warn(missing_docs)]
 
 pub mod data;
+
+pub use data::Detail;
 mod filter;
 mod wire;
 
@@ -269,6 +271,8 @@ pub struct SimulatorConfig {
     pub time_scale: f64,
     /// Injected faults.
     pub faults: Faults,
+    /// How much each incident carries.
+    pub detail: Detail,
 }
 
 impl Default for SimulatorConfig {
@@ -291,6 +295,7 @@ impl Default for SimulatorConfig {
                 retry_after_secs: 1.0,
                 ..Faults::default()
             },
+            detail: Detail::Compact,
         }
     }
 }
@@ -369,7 +374,20 @@ struct SimState {
     /// Turns true when the simulator stops (stalled answers then end).
     stopping: watch::Receiver<bool>,
     stats: Arc<Stats>,
+    /// The served text of incidents, by (id, `lastUpdateTime`, Graph form, alerts expanded):
+    /// whatever changes an incident changes its `lastUpdateTime`, as on the real API, so a text
+    /// found here is never stale. Pages are then joined from texts instead of cloned and
+    /// serialized again on every call, so that the simulator costs little next to what a
+    /// benchmark measures.
+    rendered: Mutex<HashMap<RenderKey, Arc<str>>>,
 }
+
+/// An incident's id and `lastUpdateTime`, whether in Graph's form, whether with its alerts.
+type RenderKey = (u64, String, bool, bool);
+
+/// Entries of [`SimState::rendered`] past which it is emptied (about a gigabyte of realistic
+/// incidents at the most).
+const RENDERED_CAP: usize = 100_000;
 
 /// A running simulator.
 pub struct Simulator {
@@ -522,7 +540,13 @@ fn new_state(config: SimulatorConfig) -> io::Result<(Arc<SimState>, watch::Sende
         ));
     }
     let anchor = config.anchor.unwrap_or_else(Timestamp::now);
-    let incidents = data::generate(config.incidents, config.seed, anchor, &config.tenant_id);
+    let incidents = data::generate(
+        config.incidents,
+        config.seed,
+        anchor,
+        &config.tenant_id,
+        config.detail,
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
     let mix = fastrand::Rng::with_seed(config.seed ^ MIX_SEED_SALT);
     let state = Arc::new(SimState {
@@ -536,6 +560,7 @@ fn new_state(config: SimulatorConfig) -> io::Result<(Arc<SimState>, watch::Sende
         mix: Mutex::new(mix),
         stopping: stop_rx,
         stats: Arc::new(Stats::default()),
+        rendered: Mutex::new(HashMap::new()),
     });
     Ok((state, stop_tx))
 }
@@ -1058,62 +1083,98 @@ fn list(state: &SimState, query: &HashMap<String, String>, base: &str, graph: bo
             "poisoned",
         );
     };
-    let (body, last_served) = list_page(
-        &incidents,
-        &request,
-        query,
-        base,
-        graph,
-        &state.config.tenant_id,
-    );
+    let (body, last_served) = list_page(state, &incidents, &request, query, base, graph);
     if state.config.faults.churn
         && request.skip == 0
         && state.churned.fetch_add(1, Ordering::SeqCst) == 0
     {
         churn(state, &mut incidents, last_served);
     }
-    json_response(StatusCode::OK, &body)
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// The page `request` selects (newest first), with a next link when more match, and the id of
 /// the last incident on it.
 fn list_page(
+    state: &SimState,
     incidents: &[Value],
     request: &ListRequest,
     query: &HashMap<String, String>,
     base: &str,
     graph: bool,
-    tenant_id: &str,
-) -> (Value, Option<u64>) {
+) -> (String, Option<u64>) {
     let (top, skip) = (request.top, request.skip);
     let matching: Vec<&Value> = incidents
         .iter()
         .rev()
         .filter(|i| request.filter.matches(i))
         .collect();
-    let page: Vec<Value> = matching
-        .iter()
-        .skip(skip)
-        .take(top)
-        .map(|i| {
-            if graph {
-                data::to_graph(i, tenant_id, request.expand)
-            } else {
-                (*i).clone()
-            }
-        })
-        .collect();
-    let last_served = matching
-        .get(skip + page.len().saturating_sub(1))
-        .and_then(|i| i["incidentId"].as_u64());
-    let mut body = json!({
-        "@odata.context": if graph { format!("{base}/v1.0/$metadata#security/incidents") } else { format!("{base}/api/$metadata#Incidents") },
-        "value": page,
-    });
-    if matching.len() > skip + top {
-        body["@odata.nextLink"] = json!(next_link(query, base, graph, skip + top));
+    let context = if graph {
+        format!("{base}/v1.0/$metadata#security/incidents")
+    } else {
+        format!("{base}/api/$metadata#Incidents")
+    };
+    let mut body = format!("{{\"@odata.context\":{},\"value\":[", json!(context));
+    let mut served = 0usize;
+    for (n, incident) in matching.iter().skip(skip).take(top).enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(&rendered(state, incident, graph, request.expand));
+        served += 1;
     }
+    body.push(']');
+    let last_served = matching
+        .get(skip + served.saturating_sub(1))
+        .and_then(|i| i["incidentId"].as_u64());
+    if matching.len() > skip + top {
+        let link = next_link(query, base, graph, skip + top);
+        body.push_str(&format!(",\"@odata.nextLink\":{}", json!(link)));
+    }
+    body.push('}');
     (body, last_served)
+}
+
+/// The served text of `incident` (legacy shape) in the form asked for, from the cache when there.
+fn rendered(state: &SimState, incident: &Value, graph: bool, expand: bool) -> Arc<str> {
+    let key = (
+        incident["incidentId"].as_u64().unwrap_or_default(),
+        incident["lastUpdateTime"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        graph,
+        expand,
+    );
+    let mut cache = state
+        .rendered
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(text) = cache.get(&key) {
+        return text.clone();
+    }
+    let text: Arc<str> = if graph {
+        data::to_graph(
+            incident,
+            &state.config.tenant_id,
+            expand,
+            state.config.detail,
+        )
+        .to_string()
+    } else {
+        incident.to_string()
+    }
+    .into();
+    if cache.len() >= RENDERED_CAP {
+        cache.clear();
+    }
+    cache.insert(key, text.clone());
+    text
 }
 
 /// The same query with `$skip=next_skip`.
@@ -1144,7 +1205,14 @@ fn churn(state: &SimState, incidents: &mut Vec<Value>, last_served: Option<u64>)
         .unwrap_or(100_000)
         + 1;
     let mut rng = fastrand::Rng::with_seed(state.config.seed ^ 0xc4a2);
-    let fresh = data::incident(&mut rng, next_id, now, now, &state.config.tenant_id);
+    let fresh = data::incident(
+        &mut rng,
+        next_id,
+        now,
+        now,
+        &state.config.tenant_id,
+        state.config.detail,
+    );
     incidents.push(fresh);
     if let Some(id) = last_served
         && let Some(incident) = incidents
@@ -1196,7 +1264,12 @@ fn get(state: &SimState, id: &str, graph: bool, expand: bool) -> Response {
         return not_found();
     };
     let body = if graph {
-        let mut g = data::to_graph(incident, &state.config.tenant_id, expand);
+        let mut g = data::to_graph(
+            incident,
+            &state.config.tenant_id,
+            expand,
+            state.config.detail,
+        );
         g["@odata.context"] =
             json!("https://graph.microsoft.com/v1.0/$metadata#security/incidents/$entity");
         g

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use skillhost_contract::error::Failure;
 use skillhost_simulator::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, Faults, SimulatorConfig,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, Detail, Faults, SimulatorConfig,
 };
 
 /// `skillhost simulate` arguments.
@@ -52,6 +52,18 @@ pub struct SimulateArgs {
     /// mix=PERCENT. Repeatable.
     #[arg(long = "fault", value_name = "FAULT")]
     pub faults: Vec<String>,
+    /// How much each incident carries: `compact` (up to 4 alerts, about 2 KB) or `realistic`
+    /// (3 to 12 alerts with their entities or evidence and comments, 7 to 10 KB).
+    #[arg(long, default_value = "compact", value_parser = parse_detail)]
+    pub detail: Detail,
+}
+
+fn parse_detail(text: &str) -> Result<Detail, String> {
+    match text {
+        "compact" => Ok(Detail::Compact),
+        "realistic" => Ok(Detail::Realistic),
+        _ => Err("expected compact or realistic".to_string()),
+    }
 }
 
 /// Runs `skillhost simulate` until interrupted.
@@ -77,6 +89,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
         rate_limits: !args.no_rate_limits,
         time_scale: args.time_scale,
         faults,
+        detail: args.detail,
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
