@@ -17,7 +17,12 @@ fn main() {
     );
     let components = guest_build::guests_in(&manifest_dir.join("components"));
     let dest = guest_build::outer_target_dir().join("test-components");
-    guest_build::build_guests(&workspace, &components, &dest);
+    guest_build::build_guests(
+        &workspace,
+        &components,
+        &dest,
+        guest_build::Optimize::Release,
+    );
     write_bombs(&dest);
     println!(
         "cargo:rustc-env=SKILLHOST_TEST_COMPONENTS={}",

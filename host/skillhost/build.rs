@@ -24,7 +24,12 @@ fn main() {
     );
     let skills = guest_build::guests_in(&workspace.join("skills"));
     let dest = guest_build::outer_target_dir().join("skills");
-    let built = guest_build::build_guests(&workspace, &skills, &dest);
+    let built = guest_build::build_guests(
+        &workspace,
+        &skills,
+        &dest,
+        guest_build::Optimize::WholeProgram,
+    );
     println!("cargo:rustc-env=SKILLHOST_BUILT_SKILLS={}", dest.display());
 
     let mut table = String::from("&[\n");

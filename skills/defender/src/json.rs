@@ -121,7 +121,29 @@ pub(crate) fn float(value: f64) -> Option<Number> {
     Number::from_f64(value)
 }
 
-/// Walks over one value, validating it as parsing it into a `Value` would, keeping nothing.
+thread_local! {
+    /// Whether the text being parsed was checked as UTF-8 as a whole (see [`Skip`]).
+    static TEXT_IS_UTF8: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `parse` on text checked as UTF-8 as a whole, so that [`Skip`] takes the quick way.
+pub(crate) fn on_utf8_text<T>(parse: impl FnOnce() -> T) -> T {
+    let before = TEXT_IS_UTF8.replace(true);
+    let out = parse();
+    TEXT_IS_UTF8.set(before);
+    out
+}
+
+/// Walks over one value that no row or incident uses, keeping nothing.
+///
+/// On bytes, it is validated as parsing it into a `Value` would (UTF-8, escapes, lone
+/// surrogates, number range, nesting). On text already checked as UTF-8
+/// ([`on_utf8_text`]), it is skipped as serde_json skips ignored values, which checks its
+/// structure, escapes and control characters but not three things a `Value` refuses: a lone
+/// UTF-16 surrogate escape (`"\ud800"`), a number beyond `f64`'s range (`1e400`), and nesting
+/// deeper than 128 (serde_json keeps that skip's nesting on the heap, one byte a level, so it
+/// cannot overflow the stack). None of them can reach a row; a page that has one in a field
+/// nobody reads is read instead of refused.
 ///
 /// The `u32` is the nesting level the value has if it is a container.
 #[derive(Clone, Copy)]
@@ -131,9 +153,16 @@ impl<'de> DeserializeSeed<'de> for Skip {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        // `deserialize_any`, not `deserialize_ignored_any`: serde_json skips ignored strings
-        // without checking their UTF-8 or their escapes, where a `Value` refuses them.
-        deserializer.deserialize_any(self)
+        if TEXT_IS_UTF8.get() {
+            // Text already checked as UTF-8: serde_json's own skip (structure, escapes and
+            // control characters checked, nothing visited) is several times quicker than
+            // visiting every key and string.
+            deserializer.deserialize_ignored_any(self)
+        } else {
+            // `deserialize_any`, not `deserialize_ignored_any`: serde_json skips ignored strings
+            // without checking their UTF-8, where a `Value` refuses them.
+            deserializer.deserialize_any(self)
+        }
     }
 }
 
@@ -625,6 +654,38 @@ mod tests {
         let bytes = b"{\"a\":[\"\xff\"]}";
         assert!(serde_json::from_slice::<Value>(bytes).is_err());
         let mut de = serde_json::Deserializer::from_slice(bytes);
+        assert!(Skip(INCIDENT_LEVEL).deserialize(&mut de).is_err());
+    }
+
+    #[test]
+    fn on_utf8_text_a_skipped_value_is_checked_for_structure_and_escapes_only() {
+        let skip = |text: &str| {
+            on_utf8_text(|| {
+                let mut de = serde_json::Deserializer::from_str(text);
+                Skip(INCIDENT_LEVEL).deserialize(&mut de)
+            })
+        };
+        let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+        for accepted in [
+            r#""\ud800""#,
+            "1e400",
+            deep.as_str(),
+            r#"{"a":[1,"\u00e9"]}"#,
+        ] {
+            assert!(skip(accepted).is_ok(), "{accepted}");
+        }
+        for refused in [
+            "\"\u{1}\"",
+            r#""\x""#,
+            "[1,]",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            "[1",
+        ] {
+            assert!(skip(refused).is_err(), "{refused}");
+        }
+        // The quick way ends with the parse it was asked for.
+        let mut de = serde_json::Deserializer::from_str(r#""\ud800""#);
         assert!(Skip(INCIDENT_LEVEL).deserialize(&mut de).is_err());
     }
 

@@ -284,11 +284,13 @@ impl Window<'_> {
         let tried = match &*self.text {
             Text::Str(s) => {
                 let text = s.get(start..).unwrap_or_default();
-                attempt(
-                    serde_json::Deserializer::from_str(text).into_iter::<P::Parsed<'_>>(),
-                    text.as_bytes(),
-                    ended,
-                )
+                crate::json::on_utf8_text(|| {
+                    attempt(
+                        serde_json::Deserializer::from_str(text).into_iter::<P::Parsed<'_>>(),
+                        text.as_bytes(),
+                        ended,
+                    )
+                })
             }
             Text::Bytes(b) => {
                 let text = b.get(start..).unwrap_or_default();
