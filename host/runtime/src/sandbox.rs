@@ -59,6 +59,11 @@ impl Runtime {
         // in ticks, and a ticker thread advances the epoch.
         config.epoch_interruption(true);
         config.max_wasm_stack(1 << 20);
+        // `SKILLHOST_PERFMAP=1` names compiled guest functions for `perf` (in
+        // `/tmp/perf-PID.map`), so that a skill's hot paths can be profiled where it runs.
+        if std::env::var_os("SKILLHOST_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if options.pooling {
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool_config(
                 options,

@@ -21,6 +21,8 @@ use skillhost_upstream::outbound::Connector;
 
 #[path = "skillhost/serve.rs"]
 mod serve;
+#[path = "skillhost/wire.rs"]
+mod wire;
 
 const SECRET_VAR: &str = "SKILLHOST_BENCH_SECRET";
 
@@ -32,6 +34,8 @@ struct Sizes {
     normalize_repeats: usize,
     memory_points: &'static [usize],
     pacing_incidents: usize,
+    wire_incidents: usize,
+    wire_runs: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -47,6 +51,8 @@ const FULL: Sizes = Sizes {
     normalize_repeats: 5,
     memory_points: &[100, 1_000, 10_000],
     pacing_incidents: 5_000,
+    wire_incidents: 1_900,
+    wire_runs: 7,
 };
 
 const QUICK: Sizes = Sizes {
@@ -62,6 +68,8 @@ const QUICK: Sizes = Sizes {
     normalize_repeats: 1,
     memory_points: &[100, 300],
     pacing_incidents: 60,
+    wire_incidents: 30,
+    wire_runs: 1,
 };
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -438,14 +446,46 @@ fn main() {
     }
 
     let (wasm, native, rows) = rt.block_on(normalization(sizes));
+    let json_bytes = (defender::workload::page(5).len() * sizes.normalize_incidents) as f64;
+    let rate = |d: Duration| {
+        format!(
+            "{:.0} MB/s, {:.0}k rows/s",
+            json_bytes / 1e6 / d.as_secs_f64(),
+            rows as f64 / 1e3 / d.as_secs_f64()
+        )
+    };
     println!(
-        "| normalization of {} incidents × 5 alerts ({rows} rows, best of {}) | wasm: {:.1} ms | native: {:.1} ms | {:.2} | ≤ 1.5 |",
+        "| normalization of {} incidents × 5 alerts ({:.1} MB of incident JSON, {rows} rows, best of {}) | wasm: {:.1} ms ({}) | native: {:.1} ms ({}) | {:.2} | ≤ 1.5 |",
         sizes.normalize_incidents,
+        json_bytes / 1e6,
         sizes.normalize_repeats,
         millis(wasm),
+        rate(wasm),
         millis(native),
+        rate(native),
         millis(wasm) / millis(native)
     );
+
+    match wire::measure(sizes.wire_incidents, sizes.wire_runs) {
+        Some(w) => {
+            let mb = w.bytes as f64 / 1e6;
+            println!(
+                "| detections end to end, CLI → simulator: {} realistic incidents, {} pages, {mb:.1} MB, {} rows (median of {}) | wall {:.3} s, CPU {:.3} s ({:.0} MB/s, {:.0}k rows per CPU-second) | one curl process, same pages over one connection: wall {:.3} s, CPU {:.3} s | {:.2} | ≤ 1.5, CPU ≤ 0.15 s |",
+                sizes.wire_incidents,
+                w.pages,
+                w.rows,
+                sizes.wire_runs,
+                w.cli.0.as_secs_f64(),
+                w.cli.1.as_secs_f64(),
+                mb / w.cli.1.as_secs_f64(),
+                w.rows as f64 / 1e3 / w.cli.1.as_secs_f64(),
+                w.curl.0.as_secs_f64(),
+                w.curl.1.as_secs_f64(),
+                w.cli.0.as_secs_f64() / w.curl.0.as_secs_f64()
+            );
+        }
+        None => println!("| detections end to end | – | curl not installed | – | ≤ 1.5 |"),
+    }
 
     let peaks: Vec<(usize, usize)> = sizes
         .memory_points

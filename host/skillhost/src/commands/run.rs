@@ -21,6 +21,11 @@ use skillhost_upstream::outbound::Connector;
 use crate::global::GlobalArgs;
 use crate::output::{OutputFormat, RowPrinter};
 use crate::pipe::stdout_pipe;
+
+/// Bytes of output gathered before they are handed to the writer thread (a terminal gets each
+/// row at once anyway): each hand-off wakes that thread for one write, so large hand-offs keep
+/// a detection run's tens of thousands of rows from costing as many wake-ups and system calls.
+const OUTPUT_BUFFER: usize = 64 * 1024;
 use crate::progress::Progress;
 
 /// `run` arguments.
@@ -165,7 +170,7 @@ pub async fn invoke_and_print(
     let printer = RowPrinter::new(
         format,
         manifest.columns.clone(),
-        Box::new(std::io::BufWriter::new(writer)),
+        Box::new(std::io::BufWriter::with_capacity(OUTPUT_BUFFER, writer)),
         std::io::stdout().is_terminal(),
     )
     .raw_csv(raw_csv);
