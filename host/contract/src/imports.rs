@@ -7,7 +7,8 @@
 use std::future::Future;
 
 use crate::types::{
-    BodyId, ConnectionInfo, HttpError, HttpRequest, HttpResponse, LogLevel, StreamedResponse,
+    BodyId, ConnectionInfo, HttpError, HttpRequest, HttpResponse, LogLevel, StateEntry, StateError,
+    StreamedResponse,
 };
 
 /// What a skill may call. An `Err` of the outer `wasmtime::Result` traps the guest (a broken host
@@ -46,4 +47,25 @@ pub trait SkillImports: Send {
         &mut self,
         row_json: String,
     ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send;
+
+    /// `state.get` (contract 0.2): the committed value of `key` in the invocation's scope.
+    fn state_get(
+        &mut self,
+        key: String,
+    ) -> impl Future<Output = wasmtime::Result<Result<Option<StateEntry>, StateError>>> + Send;
+
+    /// `state.set` and `state.delete` (contract 0.2): stages a write (`None`: a delete) of `key`,
+    /// applied when the run completes if `key` is then at `expected`.
+    fn state_stage(
+        &mut self,
+        key: String,
+        value: Option<Vec<u8>>,
+        expected: Option<u64>,
+    ) -> impl Future<Output = wasmtime::Result<Result<(), StateError>>> + Send;
+
+    /// `state.lock` (contract 0.2): takes the lock `name` for the rest of the run.
+    fn state_lock(
+        &mut self,
+        name: String,
+    ) -> impl Future<Output = wasmtime::Result<Result<(), StateError>>> + Send;
 }

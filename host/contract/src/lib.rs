@@ -8,7 +8,7 @@
 //!   crate but its own bindings module.
 //! - [`imports`]: the one trait ([`imports::SkillImports`]) a host implements to serve every
 //!   contract version's imports.
-//! - [`versions`] and one module per contract version ([`v0_1`]): the generated bindings of
+//! - [`versions`] and one module per contract version ([`v0_1`], [`v0_2`]): the generated bindings of
 //!   `wit/skill@X.Y.Z/`, converted to and from the neutral types, and the enum that dispatches
 //!   over the versions a component may be built against.
 //!
@@ -16,10 +16,12 @@
 
 #![warn(missing_docs)]
 
+mod bindings;
 pub mod error;
 pub mod imports;
 pub mod manifest;
 pub mod text;
 pub mod types;
 pub mod v0_1;
+pub mod v0_2;
 pub mod versions;

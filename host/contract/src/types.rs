@@ -139,6 +139,8 @@ pub enum SkillError {
     Upstream(UpstreamError),
     /// The upstream or the invocation ran out of time.
     Timeout(String),
+    /// Another run is doing the same work now (contract 0.2: it holds a `state.lock`).
+    Conflict(String),
     /// A bug or unexpected state inside the skill.
     Internal(String),
 }
@@ -152,4 +154,26 @@ pub struct UpstreamError {
     pub code: String,
     /// The service's message, or what went wrong.
     pub message: String,
+}
+
+/// A stored state value and its version (contract 0.2, `state.get`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateEntry {
+    /// The value.
+    pub value: Vec<u8>,
+    /// Its version.
+    pub version: u64,
+}
+
+/// Why a state call failed (contract 0.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateError {
+    /// Another run holds the lock asked for.
+    InUse(String),
+    /// A cap was exceeded.
+    Limit(String),
+    /// A key or lock name the host does not accept.
+    Invalid(String),
+    /// The store cannot be reached, or there is no scope to keep state in.
+    Unavailable(String),
 }

@@ -11,7 +11,7 @@ use wasmtime::{Engine, Store};
 use crate::imports::SkillImports;
 use crate::manifest::SkillInfo;
 use crate::types::SkillError;
-use crate::v0_1;
+use crate::{v0_1, v0_2};
 
 /// The contract's WIT package name.
 pub const CONTRACT_PACKAGE: &str = "skillhost:skill";
@@ -21,16 +21,19 @@ pub const CONTRACT_PACKAGE: &str = "skillhost:skill";
 pub enum ContractVersion {
     /// `skillhost:skill@0.1.x`.
     V0_1,
+    /// `skillhost:skill@0.2.x`: 0.1 plus `state` and the `conflict` error.
+    V0_2,
 }
 
 impl ContractVersion {
     /// Every supported version, oldest first.
-    pub const ALL: [ContractVersion; 1] = [ContractVersion::V0_1];
+    pub const ALL: [ContractVersion; 2] = [ContractVersion::V0_1, ContractVersion::V0_2];
 
     /// The version's major and minor number.
     pub fn major_minor(self) -> (u64, u64) {
         match self {
             ContractVersion::V0_1 => (0, 1),
+            ContractVersion::V0_2 => (0, 2),
         }
     }
 
@@ -43,13 +46,16 @@ impl ContractVersion {
 
 /// Links the imports of every supported version into `linker`.
 pub fn add_to_linker<T: SkillImports + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    v0_1::add_to_linker(linker)
+    v0_1::add_to_linker(linker)?;
+    v0_2::add_to_linker(linker)
 }
 
 /// A resolved component of some supported contract version.
 pub enum SkillPre<T: 'static> {
     /// Built against 0.1.
     V0_1(v0_1::Pre<T>),
+    /// Built against 0.2.
+    V0_2(v0_2::Pre<T>),
 }
 
 impl<T: Send + 'static> SkillPre<T> {
@@ -57,6 +63,7 @@ impl<T: Send + 'static> SkillPre<T> {
     pub fn new(version: ContractVersion, pre: InstancePre<T>) -> wasmtime::Result<Self> {
         match version {
             ContractVersion::V0_1 => Ok(SkillPre::V0_1(v0_1::Pre::new(pre)?)),
+            ContractVersion::V0_2 => Ok(SkillPre::V0_2(v0_2::Pre::new(pre)?)),
         }
     }
 
@@ -64,6 +71,7 @@ impl<T: Send + 'static> SkillPre<T> {
     pub async fn describe(&self, store: &mut Store<T>) -> wasmtime::Result<SkillInfo> {
         match self {
             SkillPre::V0_1(pre) => pre.describe(store).await,
+            SkillPre::V0_2(pre) => pre.describe(store).await,
         }
     }
 
@@ -75,6 +83,7 @@ impl<T: Send + 'static> SkillPre<T> {
     ) -> wasmtime::Result<Result<String, SkillError>> {
         match self {
             SkillPre::V0_1(pre) => pre.invoke(store, input).await,
+            SkillPre::V0_2(pre) => pre.invoke(store, input).await,
         }
     }
 }
@@ -159,17 +168,18 @@ mod tests {
     fn contract_imports_of_the_supported_minor_version_are_accepted() {
         assert_eq!(check_import("skillhost:skill/http@0.1.0"), Ok(()));
         assert_eq!(check_import("skillhost:skill/emit@0.1.7"), Ok(()));
+        assert_eq!(check_import("skillhost:skill/state@0.2.0"), Ok(()));
         assert_eq!(check_import("wasi:cli/environment@0.2.6"), Ok(()));
         assert_eq!(check_import("wasi:sockets/tcp@0.2.9"), Ok(()));
     }
 
     #[test]
     fn another_contract_version_is_refused_naming_it() {
-        let err = check_import("skillhost:skill/guest@0.2.0").unwrap_err();
+        let err = check_import("skillhost:skill/guest@0.3.0").unwrap_err();
         assert_eq!(
             err,
-            "uses skillhost:skill/guest@0.2.0, but this host supports skillhost:skill@0.1.x; \
-             rebuild the skill against the wit/ folder of this host"
+            "uses skillhost:skill/guest@0.3.0, but this host supports skillhost:skill@0.1.x and \
+             skillhost:skill@0.2.x; rebuild the skill against the wit/ folder of this host"
         );
         assert!(check_import("skillhost:skill/http").is_err());
     }

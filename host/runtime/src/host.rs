@@ -9,6 +9,7 @@ use skillhost_contract::error::Failure;
 use skillhost_upstream::connections::Connection;
 use skillhost_upstream::outbound::Connector;
 
+use crate::capabilities::state::{StateGrant, StateStore};
 use crate::capabilities::{Capabilities, RowSink};
 use crate::compile_cache::CompileCache;
 use crate::limits::SandboxLimits;
@@ -20,6 +21,7 @@ pub struct SkillHost {
     runtime: Runtime,
     registry: SkillRegistry,
     connector: Arc<Connector>,
+    state: Option<StateStore>,
 }
 
 /// An invocation ready to run: input validated, connection bound, component loaded.
@@ -67,6 +69,7 @@ impl SkillHost {
             runtime,
             registry,
             connector,
+            state: None,
         })
     }
 
@@ -112,11 +115,28 @@ impl SkillHost {
             }
             None => Capabilities::none(),
             Some(connection) => {
+                // State is kept per (tenant, connection, skill): the scope is the host's.
+                let grant = match &self.state {
+                    Some(store) => Some(StateGrant {
+                        store: store.clone(),
+                        scope: skillhost_state::Scope::new(
+                            &connection.tenant,
+                            &connection.name,
+                            id,
+                        )
+                        .map_err(|e| Failure::usage(e.to_string()))?,
+                    }),
+                    None => None,
+                };
                 let bound = self
                     .connector
                     .bind(connection, Instant::now() + limits.timeout)
                     .map_err(Failure::usage)?;
-                Capabilities::bound(bound)
+                let capabilities = Capabilities::bound(bound);
+                match grant {
+                    Some(grant) => capabilities.with_state(grant),
+                    None => capabilities,
+                }
             }
         };
         Ok(PreparedInvocation {
@@ -125,6 +145,17 @@ impl SkillHost {
             capabilities,
             limits,
         })
+    }
+
+    /// Keeps the state of the skills it runs (contract 0.2) in `store`; without one, a skill's
+    /// `state` calls answer `unavailable`.
+    pub fn set_state(&mut self, store: StateStore) {
+        self.state = Some(store);
+    }
+
+    /// The state store, if one was set.
+    pub fn state(&self) -> Option<&StateStore> {
+        self.state.as_ref()
     }
 
     /// Runs a prepared invocation; a dataset's rows go to `rows` as they come.

@@ -6,7 +6,8 @@
 
 use skillhost_contract::imports::SkillImports;
 use skillhost_contract::types::{
-    BodyId, ConnectionInfo, HttpError, HttpRequest, HttpResponse, LogLevel, StreamedResponse,
+    BodyId, ConnectionInfo, HttpError, HttpRequest, HttpResponse, LogLevel, StateEntry, StateError,
+    StreamedResponse,
 };
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -14,6 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::capabilities::emit::{EmitCapability, Refusal};
 use crate::capabilities::http::HttpCapability;
 use crate::capabilities::log::LogCapability;
+use crate::capabilities::state::{PendingState, StateCapability};
 use crate::capabilities::{Capabilities, GuestOutput, RowSink};
 use crate::limits::SandboxLimits;
 use crate::memory::MemoryCap;
@@ -29,6 +31,7 @@ pub struct InvocationState {
     http: HttpCapability,
     emit: EmitCapability,
     log: LogCapability,
+    state: StateCapability,
     violation: Option<Violation>,
     timeout: std::time::Duration,
 }
@@ -57,6 +60,7 @@ impl InvocationState {
             table: ResourceTable::new(),
             memory: MemoryCap::new(limits.max_memory),
             skill: skill.to_string(),
+            state: StateCapability::new(capabilities.state),
             http: HttpCapability::new(capabilities.connection, limits.timeout),
             emit: EmitCapability::new(rows, limits.max_output),
             log: LogCapability::new(limits.max_log),
@@ -68,6 +72,11 @@ impl InvocationState {
     /// Output bytes (rows) used so far.
     pub fn output_used(&self) -> usize {
         self.emit.used()
+    }
+
+    /// Hands the run's staged state to whoever delivers its output.
+    pub fn finish_state(&mut self) -> PendingState {
+        self.state.finish()
     }
 
     /// Ends the invocation's log (says what the log cap dropped).
@@ -145,6 +154,26 @@ impl SkillImports for InvocationState {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         self.log.log(&self.skill, level, &message);
         Ok(())
+    }
+
+    async fn state_get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<StateEntry>, StateError>> {
+        Ok(self.state.get(key).await)
+    }
+
+    async fn state_stage(
+        &mut self,
+        key: String,
+        value: Option<Vec<u8>>,
+        expected: Option<u64>,
+    ) -> wasmtime::Result<Result<(), StateError>> {
+        Ok(self.state.stage(key, value, expected))
+    }
+
+    async fn state_lock(&mut self, name: String) -> wasmtime::Result<Result<(), StateError>> {
+        Ok(self.state.lock(name).await)
     }
 
     async fn emit(&mut self, row_json: String) -> wasmtime::Result<Result<(), String>> {

@@ -18,6 +18,7 @@ use skillhost_contract::versions::{self, ContractVersion, SkillPre};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap};
 
+use crate::capabilities::state::PendingState;
 use crate::capabilities::{Capabilities, GuestOutput, RefuseRows, RowSink};
 use crate::invocation::InvocationState;
 use crate::limits::{SandboxLimits, human_duration};
@@ -161,47 +162,48 @@ impl Runtime {
         forward_guest_output(id, &stderr);
         let state = store.data_mut();
         state.finish_log();
+        // Dropped (nothing written, the lock released) unless the run succeeds and its caller
+        // commits it after delivering the output.
+        let pending = state.finish_state();
         let peak_memory = state.memory.peak();
         tracing::debug!(skill = id, peak_memory, "guest memory");
-        if let Some(requested) = state.memory.refused() {
-            return Err(Violation::Memory {
-                limit: limits.max_memory,
-                requested,
-            }
-            .into_failure(id));
-        }
-        if let Some(violation) = state.take_violation() {
-            return Err(violation.into_failure(id));
-        }
-        let result = match outcome {
-            Err(_) => return Err(Violation::Deadline(limits.timeout).into_failure(id)),
-            Ok(Err(trap)) => return Err(classify_trap(id, &trap, limits, &stderr)),
-            Ok(Ok(result)) => result,
-        };
-        match result {
-            Ok(json) => {
-                if state.output_used() + json.len() > limits.max_output {
-                    return Err(Violation::Output(limits.max_output).into_failure(id));
+        let api = state.api();
+        let output_used = state.output_used();
+        let refused = state.memory.refused();
+        let violation = state.take_violation();
+        let checked = (|| {
+            if let Some(requested) = refused {
+                return Err(Violation::Memory {
+                    limit: limits.max_memory,
+                    requested,
                 }
-                let values = json_values(&json);
-                if values > MAX_RESULT_VALUES {
-                    return Err(Failure::skill(format!(
-                        "skill `{id}` returned a result of about {values} JSON values, more than \
-                         the host expands ({MAX_RESULT_VALUES}); a large result belongs in rows \
-                         (a dataset skill emits them one at a time)"
-                    )));
-                }
-                let output = serde_json::from_str(&json).map_err(|e| {
-                    Failure::skill(format!(
-                        "skill `{id}` returned a result that is not JSON ({e})"
-                    ))
-                })?;
-                Ok(Invocation {
-                    output,
-                    peak_memory,
-                })
+                .into_failure(id));
             }
-            Err(error) => Err(skill_error_failure(id, error, state.api())),
+            if let Some(violation) = violation {
+                return Err(violation.into_failure(id));
+            }
+            let result = match outcome {
+                Err(_) => return Err(Violation::Deadline(limits.timeout).into_failure(id)),
+                Ok(Err(trap)) => return Err(classify_trap(id, &trap, limits, &stderr)),
+                Ok(Ok(result)) => result,
+            };
+            match result {
+                Ok(json) => result_value(id, &json, output_used, limits),
+                Err(error) => Err(skill_error_failure(id, error, api)),
+            }
+        })();
+        match checked {
+            Ok(output) => Ok(Invocation {
+                output,
+                peak_memory,
+                state: pending,
+            }),
+            Err(failure) => {
+                // Nothing of a failed run is kept, and its lock goes now (a CLI process would
+                // exit before a release in the background ran).
+                pending.abandon().await;
+                Err(failure)
+            }
         }
     }
 
@@ -239,6 +241,32 @@ impl Runtime {
     }
 }
 
+/// The value of the JSON `json` a run returned, checked against the output cap (with the
+/// `output_used` of its rows) and the number of values the host expands.
+fn result_value(
+    id: &str,
+    json: &str,
+    output_used: usize,
+    limits: SandboxLimits,
+) -> Result<Value, Failure> {
+    if output_used + json.len() > limits.max_output {
+        return Err(Violation::Output(limits.max_output).into_failure(id));
+    }
+    let values = json_values(json);
+    if values > MAX_RESULT_VALUES {
+        return Err(Failure::skill(format!(
+            "skill `{id}` returned a result of about {values} JSON values, more than \
+             the host expands ({MAX_RESULT_VALUES}); a large result belongs in rows \
+             (a dataset skill emits them one at a time)"
+        )));
+    }
+    serde_json::from_str(json).map_err(|e| {
+        Failure::skill(format!(
+            "skill `{id}` returned a result that is not JSON ({e})"
+        ))
+    })
+}
+
 /// The most JSON values (objects, arrays, strings, numbers...) of a result the host expands
 /// into a tree: each costs the host tens of bytes however few bytes it took in the guest's text.
 pub const MAX_RESULT_VALUES: usize = 2_000_000;
@@ -269,12 +297,14 @@ fn json_values(text: &str) -> usize {
 }
 
 /// What a successful invocation produced.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Invocation {
     /// The JSON `invoke` returned: the result, or a dataset's summary.
     pub output: Value,
     /// The largest the guest's linear memory grew to, in bytes.
     pub peak_memory: usize,
+    /// The state the run staged (contract 0.2): to commit once its output was delivered.
+    pub state: PendingState,
 }
 
 /// A component ready to instantiate, with its manifest.

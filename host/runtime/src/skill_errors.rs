@@ -38,6 +38,12 @@ pub fn skill_error_failure(skill: &str, error: SkillError, api: Option<Api>) -> 
                 .with_hint(guidance(u.status, api))
         }
         E::Timeout(m) => Failure::skill(format!("timed out: {m}")).with_reason(Reason::Timeout),
+        E::Conflict(m) => Failure::skill(format!("conflict: {m}"))
+            .with_hint(
+                "another run is doing the same work now; run again once it has ended (the lock \
+                 of a run that was killed expires within a minute)",
+            )
+            .with_reason(Reason::Conflict),
         E::Internal(m) => {
             Failure::skill(format!("skill `{skill}` failed: {m}")).with_reason(Reason::Internal)
         }

@@ -42,6 +42,9 @@ pub enum Command {
     /// List and check the configured connections.
     #[command(subcommand)]
     Connections(commands::connections::ConnectionsCommand),
+    /// Inspect and reset what skills keep between runs (cursors of incremental runs).
+    #[command(subcommand)]
+    State(commands::state::StateCommand),
     /// Serve the built-in Defender XDR, Graph and Entra ID simulator on loopback.
     #[cfg(feature = "simulator")]
     Simulate(commands::simulate::SimulateArgs),
@@ -58,6 +61,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => commands::run::run(&cli.global, args).await,
         Command::Serve(args) => crate::serve::run(&cli.global, args).await,
         Command::Connections(command) => commands::connections::run(&cli.global, command).await,
+        Command::State(command) => commands::state::run(&cli.global, command).await,
         #[cfg(feature = "simulator")]
         Command::Simulate(args) => commands::simulate::run(args).await,
         #[cfg(feature = "simulator")]

@@ -6,11 +6,14 @@ use std::sync::Arc;
 
 use clap::Args;
 use skillhost_contract::error::Failure;
+use skillhost_runtime::capabilities::state::StateStore;
 use skillhost_runtime::compile_cache::CompileCache;
 use skillhost_runtime::host::SkillHost;
 use skillhost_runtime::limits::parse_bytes;
 use skillhost_runtime::registry::{EmbeddedSkill, RegistryLimits, SkillSource};
 use skillhost_runtime::sandbox::RuntimeOptions;
+use skillhost_state::StoreUrl;
+use skillhost_upstream::connections::Config;
 use skillhost_upstream::outbound::Connector;
 
 /// The Defender skills, compiled into this binary by its build script.
@@ -42,6 +45,12 @@ pub struct GlobalArgs {
     /// without being read.
     #[arg(long, global = true, value_name = "SIZE", default_value = "64M")]
     pub max_component_size: String,
+
+    /// The durable store of skills' state and cursors: sqlite:PATH (one machine) or
+    /// redis://HOST:PORT/DB (several) [default: the config's `state`, then
+    /// sqlite:$XDG_STATE_HOME/skillhost/state.db].
+    #[arg(long, global = true, value_name = "URL", env = "SKILLHOST_STATE")]
+    pub state: Option<String>,
 
     /// Log more to stderr (-v: debug, -vv: trace). SKILLHOST_LOG takes a tracing filter too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -80,6 +89,26 @@ impl GlobalArgs {
             Some(dir) => CompileCache::open(dir),
             None => CompileCache::disabled(),
         }
+    }
+
+    /// Where state is kept: `--state` or `$SKILLHOST_STATE`, then the config's `state`, then the
+    /// default SQLite file. Nothing is opened here.
+    pub fn state_store(&self, config: Option<&Config>) -> Result<StateStore, Failure> {
+        let (text, origin) = match (&self.state, config.and_then(|c| c.state.as_ref())) {
+            (Some(text), _) => (Some(text.as_str()), "--state"),
+            (None, Some(text)) => (Some(text.as_str()), "the config's `state`"),
+            (None, None) => (None, ""),
+        };
+        let url = match text {
+            Some(text) => text
+                .parse::<StoreUrl>()
+                .map_err(|e| Failure::usage(format!("{origin}: {e}")))?,
+            None => StoreUrl::default_sqlite().map_err(|e| {
+                Failure::usage(e.to_string())
+                    .with_hint("pass --state sqlite:PATH or set SKILLHOST_STATE")
+            })?,
+        };
+        Ok(StateStore::new(url))
     }
 
     /// Starts the runtime and scans the skills.

@@ -149,7 +149,7 @@ fn refused_components_are_reported_one_line_each_and_the_others_still_load() {
             "skipped {dir}/describe_panic.wasm: describe() failed: wasm trap: wasm `unreachable` instruction executed (describe-panic cannot describe itself)"
         ),
         format!(
-            "skipped {dir}/future_version.wasm: uses skillhost:skill/guest@0.2.0, but this host supports skillhost:skill@0.1.x"
+            "skipped {dir}/future_version.wasm: uses skillhost:skill/guest@9.0.0, but this host supports skillhost:skill@0.1.x and skillhost:skill@0.2.x"
         ),
         format!("skipped {dir}/garbage.wasm: is not a WebAssembly component (bad magic header)"),
         format!(

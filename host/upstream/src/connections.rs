@@ -22,6 +22,8 @@ pub struct Config {
     pub connections: BTreeMap<String, Connection>,
     /// The callers `skillhost serve` accepts, by name.
     pub callers: BTreeMap<String, Caller>,
+    /// The durable store's URL (`state = "sqlite:PATH"` or `"redis://HOST:PORT/DB"`), if set.
+    pub state: Option<String>,
     /// Where the file was read from.
     pub path: Option<PathBuf>,
 }
@@ -225,6 +227,7 @@ struct RawFile {
     connections: BTreeMap<String, RawConnection>,
     #[serde(default)]
     callers: BTreeMap<String, RawCaller>,
+    state: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -436,6 +439,7 @@ impl Config {
         Ok(Config {
             connections,
             callers,
+            state: raw.state,
             path: None,
         })
     }

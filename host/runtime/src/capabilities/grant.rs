@@ -4,11 +4,15 @@ use std::sync::Arc;
 
 use skillhost_upstream::outbound::BoundConnection;
 
+use crate::capabilities::state::StateGrant;
+
 /// What an invocation may reach beyond its own memory.
 #[derive(Default)]
 pub struct Capabilities {
     /// The connection the invocation is bound to, if any.
     pub connection: Option<Arc<BoundConnection>>,
+    /// The state the invocation may keep (contract 0.2), if any.
+    pub state: Option<StateGrant>,
 }
 
 impl Capabilities {
@@ -21,6 +25,13 @@ impl Capabilities {
     pub fn bound(connection: Arc<BoundConnection>) -> Self {
         Capabilities {
             connection: Some(connection),
+            state: None,
         }
+    }
+
+    /// With state kept in `grant`.
+    pub fn with_state(mut self, grant: StateGrant) -> Self {
+        self.state = Some(grant);
+        self
     }
 }

@@ -7,3 +7,4 @@ pub mod run;
 #[cfg(feature = "simulator")]
 pub mod simulate;
 pub mod skills;
+pub mod state;

@@ -21,6 +21,9 @@ use skillhost_upstream::outbound::Connector;
 use crate::global::GlobalArgs;
 use crate::output::{OutputFormat, RowPrinter};
 use crate::pipe::stdout_pipe;
+use skillhost_contract::error::Reason;
+use skillhost_runtime::capabilities::state::PendingState;
+use skillhost_state::StoreError;
 
 /// Bytes of output gathered before they are handed to the writer thread (a terminal gets each
 /// row at once anyway): each hand-off wakes that thread for one write, so large hand-offs keep
@@ -109,7 +112,7 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<(), Failure> {
         pool_instances: 0,
         limits,
     };
-    let host = global.open_host(options, Connector::new(None)).await?;
+    let mut host = global.open_host(options, Connector::new(None)).await?;
     let manifest = &host.registry().get(&args.id)?.manifest;
     let input_json = read_input_arg(args.input.as_deref())?;
     // Input errors come before connection errors, whatever else is wrong.
@@ -127,6 +130,8 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<(), Failure> {
         Some(name) => {
             let config = Config::locate_and_load(global.config.as_deref())?;
             let connection = config.connection(name)?.clone();
+            // Opened only if the skill keeps state (contract 0.2) and asks for it.
+            host.set_state(global.state_store(Some(&config))?);
             // Opened once there is a connection to audit, as before the crates were split.
             if let Some(path) = &args.audit_log {
                 let log = AuditLog::open(path)
@@ -187,11 +192,14 @@ pub async fn invoke_and_print(
         .map_err(|_| Failure::other("internal error: the row printer is still in use"))?
         .into_inner()
         .map_err(|_| Failure::other("internal error: the row printer failed while printing"))?;
-    let printed = match result {
-        Ok(invocation) => match manifest.output {
-            OutputKind::Dataset => printer.finish_dataset(&invocation.output),
-            OutputKind::Object => printer.finish_object(invocation.output),
-        },
+    let (printed, state) = match result {
+        Ok(invocation) => (
+            match manifest.output {
+                OutputKind::Dataset => printer.finish_dataset(&invocation.output),
+                OutputKind::Object => printer.finish_object(invocation.output),
+            },
+            invocation.state,
+        ),
         Err(failure) => {
             // The rows printed so far still reach the reader, within the deadline.
             let _ = printer.abandon();
@@ -201,17 +209,51 @@ pub async fn invoke_and_print(
     };
     // The pipe is finished whatever printing came to, so what was queued is not lost.
     let finished = pipe.finish();
-    match printed.and(finished) {
-        Ok(()) => Ok(()),
+    let delivered = printed.and(finished);
+    let e = match delivered {
+        // Every row reached stdout: only now may the run's state (a cursor) move on.
+        Ok(()) => return commit_state(&manifest.id, state).await,
+        Err(e) => e,
+    };
+    // Not every row was delivered, so the state stays where it was.
+    state.abandon().await;
+    match e {
         // A closed pipe (`| head`) is the reader's choice, not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+        e if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        e if e.kind() == std::io::ErrorKind::TimedOut => {
             Err(Violation::Deadline(limits.timeout).into_failure(&manifest.id))
         }
-        Err(e) => match e.get_ref().and_then(|r| r.downcast_ref::<OutputFull>()) {
+        e => match e.get_ref().and_then(|r| r.downcast_ref::<OutputFull>()) {
             Some(OutputFull(cap)) => Err(Violation::Output(*cap).into_failure(&manifest.id)),
             None => Err(Failure::other(format!("cannot write the output: {e}"))),
         },
+    }
+}
+
+/// Commits a delivered run's state. A failure says the output went out but the state did not
+/// move, so the next run delivers the same again (never skips).
+async fn commit_state(id: &str, state: PendingState) -> Result<(), Failure> {
+    if state.is_empty() {
+        return Ok(());
+    }
+    match state.commit().await {
+        Ok(committed) => {
+            tracing::debug!(skill = id, writes = committed.writes, "state committed");
+            Ok(())
+        }
+        Err(e) => {
+            let reason = match e {
+                StoreError::Unavailable(_) => Reason::Unavailable,
+                _ => Reason::Conflict,
+            };
+            Err(Failure::skill(format!(
+                "skill `{id}` delivered its output, but its state was not saved: {e}"
+            ))
+            .with_hint(
+                "the next run starts from the state before this one, so it delivers the same again",
+            )
+            .with_reason(reason))
+        }
     }
 }
 

@@ -18,8 +18,10 @@ use serde_json::{Map, Value, json};
 use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::manifest::OutputKind;
 use skillhost_runtime::capabilities::emit::{OutputFull, Ready, Row};
+use skillhost_runtime::capabilities::state::StateGrant;
 use skillhost_runtime::capabilities::{Capabilities, RefuseRows, RowSink};
 use skillhost_runtime::limits::SandboxLimits;
+use skillhost_state::Scope;
 use skillhost_upstream::connections::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -89,12 +91,25 @@ impl Invocation {
         let started = Instant::now();
         let capabilities = match self.connection.clone() {
             None => Capabilities::none(),
-            Some(connection) => Capabilities::bound(
-                server
-                    .connector
-                    .bind(connection, started + self.limits.timeout)
-                    .map_err(Failure::usage)?,
-            ),
+            Some(connection) => {
+                // State is kept per (tenant, connection, skill): the scope is the host's.
+                let scope = Scope::new(
+                    &connection.tenant,
+                    &connection.name,
+                    &self.skill.manifest().id,
+                )
+                .map_err(|e| Failure::usage(e.to_string()))?;
+                Capabilities::bound(
+                    server
+                        .connector
+                        .bind(connection, started + self.limits.timeout)
+                        .map_err(Failure::usage)?,
+                )
+                .with_state(StateGrant {
+                    store: server.state.clone(),
+                    scope,
+                })
+            }
         };
         let bound = capabilities.connection.clone();
         let (sender, mut receiver) = mpsc::channel::<Bytes>(STREAM_CHUNKS);
@@ -112,6 +127,7 @@ impl Invocation {
         } else {
             Box::new(RefuseRows)
         };
+        let (delivered, delivery) = oneshot::channel::<()>();
         let task_server = server.clone();
         let running = server.track();
         tokio::spawn(async move {
@@ -170,7 +186,10 @@ impl Invocation {
                 },
                 peak_memory: result.as_ref().map_or(0, |i| i.peak_memory),
             };
-            let result = result.map(|i| i.output);
+            let (result, state) = match result {
+                Ok(invocation) => (Ok(invocation.output), Some(invocation.state)),
+                Err(failure) => (Err(failure), None),
+            };
             let started_stream = written.load(Ordering::Relaxed) > 0;
             if dataset && started_stream {
                 let last = match &result {
@@ -195,6 +214,21 @@ impl Invocation {
                 let _ = early_sender.send(answer);
             }
             drop(sender);
+            // The run's state (a cursor) moves on only once the whole answer was handed to the
+            // connection; a caller that went away leaves it where it was.
+            if let Some(state) = state.filter(|s| !s.is_empty()) {
+                let id = self.skill.manifest().id.clone();
+                match tokio::time::timeout(LAST_LINE_WAIT, delivery).await {
+                    Ok(Ok(())) => {
+                        if let Err(e) = state.commit().await {
+                            tracing::warn!(skill = %id, "the answer was delivered but the skill's state was not saved: {e}");
+                        }
+                    }
+                    _ => {
+                        tracing::info!(skill = %id, "the answer was not delivered whole; the skill's state is not saved")
+                    }
+                }
+            }
             let upstream = bound
                 .as_ref()
                 .map_or((0, 0), |b| (b.requests_sent(), b.throttled_answers()));
@@ -208,7 +242,8 @@ impl Invocation {
             ended = &mut early => ended.ok(),
             first = receiver.recv() => match first {
                 Some(first) => {
-                    return Ok(ndjson_response(first, receiver).map(|b| b.held_by(in_flight)));
+                    return Ok(ndjson_response(first, receiver)
+                        .map(|b| b.held_by(in_flight).on_delivered(delivered)));
                 }
                 // The stream closed first; the end may still be on its way.
                 None => early.await.ok(),
@@ -223,7 +258,7 @@ impl Invocation {
                 None => return Err(Failure::other("the invocation ended without an answer")),
             },
         };
-        Ok(response.map(|body| body.held_by(in_flight)))
+        Ok(response.map(|body| body.held_by(in_flight).on_delivered(delivered)))
     }
 }
 

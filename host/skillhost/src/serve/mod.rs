@@ -32,6 +32,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use skillhost_contract::error::Failure;
 use skillhost_contract::text::escape;
+use skillhost_runtime::capabilities::state::StateStore;
 use skillhost_runtime::limits::{SandboxLimits, parse_bytes, parse_duration};
 use skillhost_runtime::registry::RegistryLimits;
 use skillhost_runtime::sandbox::{Runtime, RuntimeOptions};
@@ -122,6 +123,8 @@ pub struct ServeSettings {
 pub struct Server {
     runtime: Runtime,
     connector: Arc<Connector>,
+    /// Where skills keep state (contract 0.2); opened on first use.
+    state: StateStore,
     skills: Skills,
     config: RwLock<Arc<Config>>,
     callers: RwLock<Arc<Callers>>,
@@ -252,6 +255,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
     let acceptor = tls::acceptor(&args)?;
     let config = Config::locate_and_load(global.config.as_deref())?;
     let callers = Callers::load(&config.callers)?;
+    let state = global.state_store(Some(&config))?;
     if callers.is_empty() {
         return Err(Failure::usage(
             "the config has no callers, so no request could be authenticated",
@@ -307,6 +311,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
     let server = Arc::new(Server {
         runtime,
         connector,
+        state,
         skills,
         config: RwLock::new(Arc::new(config.clone())),
         callers: RwLock::new(Arc::new(callers)),

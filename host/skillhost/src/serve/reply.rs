@@ -19,6 +19,9 @@ pub struct Body {
     /// Dropped with the body: after its last byte was handed to the connection, or when the
     /// caller went away.
     _held: Option<super::InFlight>,
+    /// Told when the last byte was handed to the connection (not when the caller went away
+    /// before): a run's state commits only then.
+    delivered: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 enum Content {
@@ -34,6 +37,7 @@ impl Body {
         Body {
             content: Content::Full(Some(bytes)),
             _held: None,
+            delivered: None,
         }
     }
 
@@ -42,6 +46,7 @@ impl Body {
         Body {
             content: Content::Stream(Some(first), rest),
             _held: None,
+            delivered: None,
         }
     }
 
@@ -49,6 +54,14 @@ impl Body {
     pub fn held_by(self, in_flight: super::InFlight) -> Self {
         Body {
             _held: Some(in_flight),
+            ..self
+        }
+    }
+
+    /// The same body, telling `delivered` once its last byte was handed to the connection.
+    pub fn on_delivered(self, delivered: tokio::sync::oneshot::Sender<()>) -> Self {
+        Body {
+            delivered: Some(delivered),
             ..self
         }
     }
@@ -62,7 +75,8 @@ impl HttpBody for Body {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match &mut self.get_mut().content {
+        let body = self.get_mut();
+        let frame = match &mut body.content {
             Content::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Content::Stream(first, receiver) => {
                 if let Some(first) = first.take() {
@@ -72,7 +86,16 @@ impl HttpBody for Body {
                     .poll_recv(cx)
                     .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
             }
+        };
+        // The last chunk of a full body, or the end of a stream: everything was handed over.
+        let last = matches!(
+            (&frame, &body.content),
+            (Poll::Ready(None), _) | (Poll::Ready(Some(_)), Content::Full(None))
+        );
+        if last && let Some(delivered) = body.delivered.take() {
+            let _ = delivered.send(());
         }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -83,7 +83,8 @@ impl Host {
             .env_remove("SKILLHOST_CONFIG")
             .env_remove("SKILLHOST_SKILLS")
             .env_remove("SKILLHOST_LOG")
-            .env_remove("SKILLHOST_CACHE_DIR");
+            .env_remove("SKILLHOST_CACHE_DIR")
+            .env_remove("SKILLHOST_STATE");
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }

@@ -1,4 +1,4 @@
-//! Exports `skillhost:skill/guest@0.2.0`, a contract version this host does not know.
+//! Exports `skillhost:skill/guest@9.0.0`, a contract version this host does not know.
 wit_bindgen::generate!({ world: "component", path: "wit" });
 
 struct Component;

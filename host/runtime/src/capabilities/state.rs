@@ -1,0 +1,376 @@
+//! `state` (contract 0.2): what a skill keeps from one run to the next.
+//!
+//! Threats, and what stops each:
+//! - A skill reading or writing another tenant's, connection's or skill's state: the scope is
+//!   the host's ([`StateGrant`], built from the bound connection and the registry's skill id);
+//!   the guest names keys inside it only.
+//! - A skill filling the store: keys, values and writes per run are capped (the limits of
+//!   `skillhost-state`, checked here before anything is staged), and a guest's key or value
+//!   reaches no log or message.
+//! - A run that fails half way moving a cursor past rows nobody received: writes are only
+//!   staged here. The run's caller commits them ([`PendingState::commit`]) after the output was
+//!   delivered; a failed, cancelled or killed run drops them.
+//! - Two runs on one cursor at once: `lock` takes a lease of the store, renewed while the run
+//!   lives and released when it ends; a run holding one commits only if it still holds it, so
+//!   a run whose lease was lost (stalled past its expiry, then taken over) writes nothing.
+//! - A store that cannot be reached: every call answers `unavailable`, and the skill must stop;
+//!   nothing is guessed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use skillhost_contract::types::{StateEntry, StateError};
+use skillhost_state::{
+    Lease, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_WRITES_PER_COMMIT, Scope, Store, StoreError,
+    StoreUrl, Write,
+};
+use tokio::sync::OnceCell;
+
+/// How long a run's lock lasts unless renewed: a killed run blocks its lock this long at most.
+pub const LOCK_TTL: Duration = Duration::from_secs(60);
+
+/// How often a live run renews its lock.
+const LOCK_RENEWAL: Duration = Duration::from_secs(20);
+
+/// A store opened on first use, shared by the invocations of a process: a run that never calls
+/// `state` (every 0.1 skill) never opens it.
+#[derive(Clone)]
+pub struct StateStore {
+    url: StoreUrl,
+    opened: Arc<OnceCell<Store>>,
+}
+
+impl StateStore {
+    /// The store at `url`, not opened yet.
+    pub fn new(url: StoreUrl) -> Self {
+        StateStore {
+            url,
+            opened: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// Where the store is.
+    pub fn url(&self) -> &StoreUrl {
+        &self.url
+    }
+
+    /// The open store (opened now if it was not); a failure to open is not remembered, so the
+    /// next call tries again.
+    pub async fn open(&self) -> Result<&Store, StoreError> {
+        self.opened.get_or_try_init(|| Store::open(&self.url)).await
+    }
+}
+
+/// The state an invocation may use: a store and the scope the host chose.
+#[derive(Clone)]
+pub struct StateGrant {
+    /// The store.
+    pub store: StateStore,
+    /// (tenant, connection, skill id).
+    pub scope: Scope,
+}
+
+/// A run's lock, renewed in the background while it is held.
+struct HeldLock {
+    lease: Lease,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+/// The `state` capability of one invocation.
+pub struct StateCapability {
+    grant: Option<StateGrant>,
+    staged: Vec<Write>,
+    lock: Option<HeldLock>,
+    /// Whether the grant's store failed during the run (then nothing may commit).
+    broken: bool,
+}
+
+/// Distinguishes the runs of one process in lock holder ids.
+static RUNS: AtomicU64 = AtomicU64::new(1);
+
+impl StateCapability {
+    /// The capability for a run granted `grant` (`None`: every call is `unavailable`).
+    pub fn new(grant: Option<StateGrant>) -> Self {
+        StateCapability {
+            grant,
+            staged: Vec::new(),
+            lock: None,
+            broken: false,
+        }
+    }
+
+    fn grant(&self) -> Result<&StateGrant, StateError> {
+        self.grant.as_ref().ok_or_else(|| {
+            StateError::Unavailable(
+                "this invocation has no state: state is kept per connection, and the skill was \
+                 run without one"
+                    .to_string(),
+            )
+        })
+    }
+
+    /// `state.get`: the committed value of `key`.
+    pub async fn get(&mut self, key: String) -> Result<Option<StateEntry>, StateError> {
+        check_key(&key)?;
+        let grant = self.grant()?.clone();
+        let store = grant.store.open().await.map_err(|e| self.failed(e))?;
+        match store.get(&grant.scope, &key).await {
+            Ok(found) => Ok(found.map(|v| StateEntry {
+                value: v.value,
+                version: v.version,
+            })),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    /// `state.set` (`value` given) and `state.delete` (`None`): stages a write of `key`.
+    pub fn stage(
+        &mut self,
+        key: String,
+        value: Option<Vec<u8>>,
+        expected: Option<u64>,
+    ) -> Result<(), StateError> {
+        check_key(&key)?;
+        self.grant()?;
+        if let Some(value) = &value
+            && value.len() > MAX_VALUE_BYTES
+        {
+            return Err(StateError::Limit(format!(
+                "a state value is {} bytes; the limit is {MAX_VALUE_BYTES}",
+                value.len()
+            )));
+        }
+        let write = match value {
+            Some(value) => Write::set(key, expected, value),
+            None => Write::delete(key, expected),
+        };
+        let staged = self.staged.len();
+        match self.staged.iter_mut().find(|w| w.key == write.key) {
+            Some(earlier) => *earlier = write,
+            None if staged >= MAX_WRITES_PER_COMMIT => {
+                return Err(StateError::Limit(format!(
+                    "a run writes at most {MAX_WRITES_PER_COMMIT} state keys"
+                )));
+            }
+            None => self.staged.push(write),
+        }
+        Ok(())
+    }
+
+    /// `state.lock`: takes the lock `name` for the rest of the run.
+    pub async fn lock(&mut self, name: String) -> Result<(), StateError> {
+        check_key(&name)?;
+        if let Some(held) = &self.lock {
+            if held.lease.name() == name {
+                return Ok(());
+            }
+            return Err(StateError::Invalid(format!(
+                "this run already holds the lock `{}`; a run takes one lock",
+                held.lease.name()
+            )));
+        }
+        let grant = self.grant()?.clone();
+        let store = grant
+            .store
+            .open()
+            .await
+            .map_err(|e| self.failed(e))?
+            .clone();
+        let holder = format!(
+            "{}:{}:{}",
+            host_name(),
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
+        let lease = match store
+            .acquire_lease(&grant.scope, &name, &holder, LOCK_TTL)
+            .await
+        {
+            Ok(lease) => lease,
+            Err(StoreError::Held { expires_in, .. }) => {
+                return Err(StateError::InUse(format!(
+                    "`{name}` is in use by another run (for {:.0} s more at most, if that run \
+                     was killed)",
+                    expires_in.as_secs_f64().ceil()
+                )));
+            }
+            Err(e) => return Err(self.failed(e)),
+        };
+        let renewer = tokio::spawn(renew(store, lease.clone()));
+        self.lock = Some(HeldLock { lease, renewer });
+        Ok(())
+    }
+
+    /// Maps a store failure for the guest, remembering that the run may not commit.
+    fn failed(&mut self, error: StoreError) -> StateError {
+        self.broken = true;
+        match error {
+            StoreError::Limit(m) => StateError::Limit(m),
+            StoreError::Invalid(m) => StateError::Invalid(m),
+            other => StateError::Unavailable(other.to_string()),
+        }
+    }
+
+    /// Hands the staged writes and the lock to whoever delivers the run's output.
+    pub fn finish(&mut self) -> PendingState {
+        PendingState {
+            grant: self.grant.clone(),
+            writes: std::mem::take(&mut self.staged),
+            lock: self.lock.take(),
+            broken: self.broken,
+        }
+    }
+}
+
+impl Drop for StateCapability {
+    fn drop(&mut self) {
+        // A run that ended without `finish` (a trap, a deadline): its lock goes at once.
+        drop(self.finish());
+    }
+}
+
+/// Renews `lease` until the task is aborted or the lease is lost.
+async fn renew(store: Store, lease: Lease) {
+    loop {
+        tokio::time::sleep(LOCK_RENEWAL).await;
+        match store.renew_lease(&lease, LOCK_TTL).await {
+            Ok(()) => {}
+            // The commit, conditional on the lease, will fail and say so.
+            Err(StoreError::LeaseLost { .. }) => return,
+            Err(e) => tracing::warn!(lock = lease.name(), "cannot renew a run's lock: {e}"),
+        }
+    }
+}
+
+/// This machine's name, for lock holder ids (an operator reading `skillhost state show` sees
+/// which machine's run holds a lock).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty() && name.len() <= 64 && name.is_ascii())
+        .unwrap_or_else(|| "host".to_string())
+}
+
+fn check_key(key: &str) -> Result<(), StateError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES || key.chars().any(char::is_control) {
+        return Err(StateError::Invalid(format!(
+            "a state key or lock name is 1 to {MAX_KEY_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A run's staged state, for whoever delivers its output: [`PendingState::commit`] once the
+/// output was delivered; dropped otherwise (nothing is written and the lock is released).
+pub struct PendingState {
+    grant: Option<StateGrant>,
+    writes: Vec<Write>,
+    lock: Option<HeldLock>,
+    broken: bool,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Keys written or deleted.
+    pub writes: usize,
+}
+
+impl PendingState {
+    /// A run with no state: nothing to commit.
+    pub fn none() -> Self {
+        PendingState {
+            grant: None,
+            writes: Vec::new(),
+            lock: None,
+            broken: false,
+        }
+    }
+
+    /// Whether there is nothing to commit and no lock to release.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.lock.is_none()
+    }
+
+    /// Applies the staged writes atomically (each compare-and-set against the version the skill
+    /// read; if the run holds a lock, only while it still holds it), then releases the lock.
+    pub async fn commit(mut self) -> Result<Committed, StoreError> {
+        let lock = self.lock.take();
+        if let Some(held) = &lock {
+            held.renewer.abort();
+        }
+        let result = self.apply(lock.as_ref().map(|held| &held.lease)).await;
+        if let (Some(held), Some(grant)) = (lock, &self.grant)
+            && let Ok(store) = grant.store.open().await
+        {
+            // A lost lease is someone else's now; there is nothing to give back.
+            let _ = store.release_lease(held.lease).await;
+        }
+        result
+    }
+
+    /// Writes nothing and releases the lock now (a run that failed, or whose output was not
+    /// delivered whole).
+    pub async fn abandon(mut self) {
+        let Some(held) = self.lock.take() else {
+            return;
+        };
+        held.renewer.abort();
+        if let Some(grant) = &self.grant
+            && let Ok(store) = grant.store.open().await
+        {
+            let _ = store.release_lease(held.lease).await;
+        }
+    }
+
+    async fn apply(&self, lease: Option<&Lease>) -> Result<Committed, StoreError> {
+        if self.writes.is_empty() {
+            return Ok(Committed { writes: 0 });
+        }
+        if self.broken {
+            return Err(StoreError::Unavailable(
+                "the store failed during the run, so its state is not saved".to_string(),
+            ));
+        }
+        let Some(grant) = &self.grant else {
+            return Ok(Committed { writes: 0 });
+        };
+        let store = grant.store.open().await?;
+        let done = match lease {
+            Some(lease) => store.commit_holding(lease, &self.writes).await?,
+            None => store.commit(&grant.scope, &self.writes).await?,
+        };
+        Ok(Committed { writes: done.len() })
+    }
+}
+
+impl Drop for PendingState {
+    fn drop(&mut self) {
+        let Some(held) = self.lock.take() else {
+            return;
+        };
+        held.renewer.abort();
+        let (Some(grant), Ok(runtime)) =
+            (self.grant.clone(), tokio::runtime::Handle::try_current())
+        else {
+            // No runtime to release it on: it expires within LOCK_TTL.
+            return;
+        };
+        runtime.spawn(async move {
+            if let Ok(store) = grant.store.open().await {
+                let _ = store.release_lease(held.lease).await;
+            }
+        });
+    }
+}
+
+impl std::fmt::Debug for PendingState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingState")
+            .field("writes", &self.writes.len())
+            .field("locked", &self.lock.as_ref().map(|held| held.lease.name()))
+            .finish()
+    }
+}

@@ -1,0 +1,236 @@
+//! Contract 0.2's `state`, end to end through the real CLI: what a skill keeps between runs, kept
+//! per (tenant, connection, skill), committed only once a run's output was delivered, one run at
+//! a time under a lock; and `skillhost state list|show|reset`. The skill is the `state-counter`
+//! test component, built from `wit/skill@0.2.0` directly.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Host, SECRET_VAR, TempDir};
+
+/// A host with `state-counter` (0.2) and `echo` (0.1), a config with connection `sim`, and a
+/// private SQLite store.
+struct Fixture {
+    host: Host,
+    config: String,
+    store: String,
+    _sim: common::Simulator,
+    _state: TempDir,
+}
+
+fn fixture() -> Fixture {
+    let host = Host::with(&["state-counter", "echo"])
+        .env(SECRET_VAR, skillhost_simulator::DEFAULT_CLIENT_SECRET);
+    let sim = common::simulator(1, &[]);
+    let config = host.config(&sim, "defender", "");
+    let state = TempDir::new("state");
+    let store = format!("sqlite:{}", state.path().join("state.db").display());
+    Fixture {
+        host,
+        config,
+        store,
+        _sim: sim,
+        _state: state,
+    }
+}
+
+impl Fixture {
+    fn run(&self, args: &[&str]) -> common::Run {
+        let mut all = vec!["--config", &self.config, "--state", &self.store];
+        all.extend_from_slice(args);
+        self.host.run(&all)
+    }
+
+    fn count(&self, extra: &[&str]) -> common::Run {
+        let mut args = vec!["run", "state_counter", "-c", "sim", "-o", "ndjson"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    fn show(&self) -> serde_json::Value {
+        let show = self.run(&["state", "show", "-c", "sim", "-s", "state_counter"]);
+        assert_eq!(show.code, 0, "{}", show.stderr);
+        show.json()
+    }
+}
+
+#[test]
+fn state_persists_between_runs_and_is_shown_and_listed() {
+    let f = fixture();
+    let first = f.count(&[]);
+    assert_eq!(
+        (first.code, first.stdout.as_str()),
+        (0, "{\"count\":1}\n"),
+        "{}",
+        first.stderr
+    );
+    let second = f.count(&[]);
+    assert_eq!(second.stdout, "{\"count\":2}\n", "{}", second.stderr);
+
+    let show = f.show();
+    assert_eq!(show["tenant"], "acme");
+    assert_eq!(show["keys"].as_array().map(Vec::len), Some(1));
+    assert_eq!(show["keys"][0]["key"], "count");
+    assert_eq!(show["keys"][0]["value"], "2");
+    assert_eq!(show["locks"], serde_json::json!([]), "the lock is released");
+
+    let list = f.run(&["state", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let scopes = list.json()["scopes"].clone();
+    assert_eq!(
+        scopes,
+        serde_json::json!([{"tenant": "acme", "connection": "sim", "skill": "state_counter", "keys": 1}])
+    );
+}
+
+#[test]
+fn a_failed_run_commits_nothing() {
+    let f = fixture();
+    assert_eq!(f.count(&[]).stdout, "{\"count\":1}\n");
+    let failed = f.count(&["-p", "fail=true"]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("failing after staging"),
+        "{}",
+        failed.stderr
+    );
+    // Its row was printed, but the state did not move: the next run gives the same number.
+    assert_eq!(failed.stdout, "{\"count\":2}\n");
+    let next = f.count(&[]);
+    assert_eq!(next.stdout, "{\"count\":2}\n", "{}", next.stderr);
+}
+
+#[test]
+fn a_second_run_on_a_held_lock_fails_at_once_with_a_conflict_and_the_first_commits() {
+    let f = fixture();
+    let holder = f
+        .host
+        .command(&[
+            "--config",
+            &f.config,
+            "--state",
+            &f.store,
+            "run",
+            "state_counter",
+            "-c",
+            "sim",
+            "-p",
+            "hold_ms=4000",
+            "-o",
+            "ndjson",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until the first run holds its lock.
+    let started = Instant::now();
+    while f.show()["locks"].as_array().is_none_or(Vec::is_empty) {
+        assert!(
+            started.elapsed() < common::PATIENCE,
+            "the lock never showed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = f.count(&[]);
+    assert_eq!(second.code, 3, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("conflict: `counter` is in use by another run"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(second.stdout, "");
+    let first = holder.wait_with_output().expect("first run");
+    assert!(first.status.success());
+    assert_eq!(String::from_utf8_lossy(&first.stdout), "{\"count\":1}\n");
+    assert_eq!(f.show()["keys"][0]["value"], "1");
+    assert_eq!(f.count(&[]).stdout, "{\"count\":2}\n");
+}
+
+#[test]
+fn state_reset_starts_the_scope_over() {
+    let f = fixture();
+    f.count(&[]);
+    f.count(&[]);
+    let reset = f.run(&["state", "reset", "-c", "sim", "-s", "state_counter"]);
+    assert_eq!(reset.code, 0, "{}", reset.stderr);
+    assert_eq!(reset.json()["removed"], 1);
+    assert_eq!(f.show()["keys"], serde_json::json!([]));
+    assert_eq!(f.count(&[]).stdout, "{\"count\":1}\n");
+}
+
+#[test]
+fn state_is_kept_per_connection() {
+    let f = fixture();
+    // A second connection of the same tenant: its own scope, its own count.
+    let text = std::fs::read_to_string(&f.config).expect("config");
+    let other = text.replace("[connections.sim", "[connections.other");
+    std::fs::write(&f.config, format!("{text}\n{other}")).expect("config");
+    f.count(&[]);
+    f.count(&[]);
+    let other = f.run(&["run", "state_counter", "-c", "other", "-o", "ndjson"]);
+    assert_eq!(other.stdout, "{\"count\":1}\n", "{}", other.stderr);
+}
+
+#[test]
+fn a_0_1_component_runs_unchanged_beside_a_0_2_skill() {
+    let f = fixture();
+    let echo = f.run(&["run", "echo", "-p", "message=Hi"]);
+    assert_eq!(echo.code, 0, "{}", echo.stderr);
+    assert_eq!(echo.json()["echo"], "hi");
+    assert_eq!(f.count(&[]).stdout, "{\"count\":1}\n");
+    let list = f.run(&["skills", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(list.stdout.contains("state_counter") && list.stdout.contains("echo"));
+}
+
+#[test]
+fn an_unreachable_store_fails_the_run_with_unavailable_and_nothing_printed() {
+    let f = fixture();
+    // Nothing listens on port 1 of loopback.
+    let run = f.host.run(&[
+        "--config",
+        &f.config,
+        "--state",
+        "redis://127.0.0.1:1/0",
+        "run",
+        "state_counter",
+        "-c",
+        "sim",
+        "-o",
+        "ndjson",
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("state: the state store is unavailable"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn a_bad_state_url_is_refused_with_the_forms_to_write() {
+    let f = fixture();
+    let run = f.host.run(&[
+        "--config",
+        &f.config,
+        "--state",
+        "postgres://db/1",
+        "run",
+        "state_counter",
+        "-c",
+        "sim",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--state: state store `postgres://db/1`: unknown kind of store"),
+        "{}",
+        run.stderr
+    );
+}
