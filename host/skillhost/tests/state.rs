@@ -234,3 +234,51 @@ fn a_bad_state_url_is_refused_with_the_forms_to_write() {
         run.stderr
     );
 }
+
+/// Waits until the state of `state_counter` for `sim` is `count` with no lock held.
+fn settled(f: &Fixture, count: &str) {
+    let started = Instant::now();
+    loop {
+        let show = f.show();
+        if show["keys"][0]["value"] == count && show["locks"] == serde_json::json!([]) {
+            return;
+        }
+        assert!(started.elapsed() < common::PATIENCE, "state never became {count}: {show}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_commits_a_run_once_its_answer_was_delivered() {
+    let f = fixture();
+    let key = "soc-key-3f9a1c7e5b2d48a6c0e2";
+    let key_file = f.host.cache_dir().join("soc.key");
+    std::fs::write(&key_file, key).expect("key");
+    let text = std::fs::read_to_string(&f.config).expect("config");
+    std::fs::write(
+        &f.config,
+        format!(
+            "[callers.soc]\nkey = {{ file = {:?} }}\ntenants = [\"acme\"]\n\n{text}",
+            key_file.display().to_string()
+        ),
+    )
+    .expect("config");
+    let serve = f.host.serve(&["--config", &f.config, "--state", &f.store]);
+    let body = serde_json::json!({"connection": "sim", "input": {}});
+    let first = serve.invoke("state_counter", key, &body);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.ndjson()[0], serde_json::json!({"count": 1}));
+    settled(&f, "1");
+    let second = serve.invoke("state_counter", key, &body);
+    assert_eq!(second.ndjson()[0], serde_json::json!({"count": 2}));
+    settled(&f, "2");
+    // A failed run, after its rows went out: nothing moves.
+    let failed = serve.invoke(
+        "state_counter",
+        key,
+        &serde_json::json!({"connection": "sim", "input": {"fail": true}}),
+    );
+    assert_eq!(failed.ndjson()[0], serde_json::json!({"count": 3}));
+    assert_eq!(failed.ndjson()[1]["error"]["code"], "internal");
+    settled(&f, "2");
+}
