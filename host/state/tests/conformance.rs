@@ -927,6 +927,38 @@ async fn redis_a_server_that_goes_away_makes_every_operation_unavailable() {
     );
 }
 
+#[tokio::test]
+async fn redis_a_restarted_server_is_reached_again_without_reopening() {
+    let Some(Backend::Redis { mut server, url }) =
+        Backend::redis("redis_a_restarted_server_is_reached_again_without_reopening")
+    else {
+        return;
+    };
+    let StoreUrl::Redis { port, .. } = url else {
+        unreachable!()
+    };
+    let store = Store::open(&url).await.unwrap();
+    store
+        .commit(&scope(), &[set("cursor", None, "t1")])
+        .await
+        .unwrap();
+    server.stop();
+    assert!(matches!(
+        store.get(&scope(), "cursor").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    let binary = support::redis_binary().unwrap();
+    let _again = support::RedisServer::start_on(&binary, port).unwrap();
+    // The server kept nothing (no persistence): the point is that the handle works again.
+    let mut answer = store.get(&scope(), "cursor").await;
+    let started = Instant::now();
+    while answer.is_err() && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        answer = store.get(&scope(), "cursor").await;
+    }
+    assert_eq!(answer, Ok(None));
+}
+
 /// Set in the children of `sqlite_several_processes_share_one_file_safely` to the file they
 /// open; without it, `sqlite_child_process` is a no-op.
 const CHILD_DB: &str = "SKILLHOST_STATE_TEST_CHILD_DB";
