@@ -8,7 +8,9 @@
 //! - `admitted`: calls that fit, with the call log growing to the case's size (the published
 //!   limit of 1,500 an hour makes 1,500 the largest log a real key has);
 //! - `refused`: calls that do not fit (the answer is a wait; nothing is written);
-//! - `4 tasks`: four tasks on one handle admitting at once, per call as each task sees it.
+//! - `4 tasks`: four tasks on one handle admitting at once, per call as each task sees it;
+//! - `baseline`: the round trip every call pays before any work, measured the same way: for
+//!   SQLite an empty task on tokio's blocking threads, for Redis a `PING` on its own connection.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -17,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use skillhost_state::{Admission, PacingWindows, Store};
 use support::{Backend, RedisServer};
+
+/// Calls made before timing: the connection, the script cache, the file's pages.
+const WARM: usize = 20;
 
 /// Limits no case reaches: every call is admitted and recorded.
 const OPEN: PacingWindows = PacingWindows {
@@ -64,9 +69,40 @@ fn main() {
 }
 
 async fn bench(name: &str, backend: &Backend, calls: usize) {
+    let baseline = match backend {
+        Backend::Sqlite { .. } => {
+            let mut times = Vec::with_capacity(calls);
+            for _ in 0..WARM + calls {
+                let start = Instant::now();
+                tokio::task::spawn_blocking(|| ())
+                    .await
+                    .expect("a blocking task");
+                times.push(start.elapsed());
+            }
+            times.split_off(WARM)
+        }
+        Backend::Redis { url, .. } => {
+            let client = redis::Client::open(url.to_string()).expect("a Redis client");
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("a Redis connection");
+            let mut times = Vec::with_capacity(calls);
+            for _ in 0..WARM + calls {
+                let start = Instant::now();
+                let _: String = redis::cmd("PING")
+                    .query_async(&mut conn)
+                    .await
+                    .expect("PING");
+                times.push(start.elapsed());
+            }
+            times.split_off(WARM)
+        }
+    };
+    report(name, "baseline", &baseline);
+
     let store = backend.open().await;
-    // Warm: the connection, the script cache, the file's pages.
-    for _ in 0..20 {
+    for _ in 0..WARM {
         store.admit("warm", &OPEN).await.expect("admit");
     }
 

@@ -491,24 +491,25 @@ fn admit_in(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql)?;
     let now = now_us();
-    tx.execute(
-        "DELETE FROM pacing WHERE key = ?1 AND at_us <= ?2",
-        params![key, now - hour as i64],
-    )
-    .map_err(sql)?;
+    // Cached statements: parsing them again on every API call was most of the work.
+    tx.prepare_cached("DELETE FROM pacing WHERE key = ?1 AND at_us <= ?2")
+        .and_then(|mut s| s.execute(params![key, now - hour as i64]))
+        .map_err(sql)?;
     let (total, in_minute): (i64, i64) = tx
-        .query_row(
+        .prepare_cached(
             "SELECT count(*), count(*) FILTER (WHERE at_us > ?2) FROM pacing WHERE key = ?1",
-            params![key, now - minute as i64],
-            |row| Ok((row.get(0)?, row.get(1)?)),
         )
+        .and_then(|mut s| {
+            s.query_row(params![key, now - minute as i64], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+        })
         .map_err(sql)?;
     let nth_oldest = |n: u64| {
-        tx.query_row(
+        tx.prepare_cached(
             "SELECT at_us FROM pacing WHERE key = ?1 ORDER BY at_us LIMIT 1 OFFSET ?2",
-            params![key, n as i64],
-            |row| row.get::<_, i64>(0),
         )
+        .and_then(|mut s| s.query_row(params![key, n as i64], |row| row.get::<_, i64>(0)))
         .map_err(sql)
     };
     let decision = decide(
@@ -524,11 +525,9 @@ fn admit_in(
         tx.commit().map_err(sql)?;
         return Ok(wait);
     }
-    tx.execute(
-        "INSERT INTO pacing (key, at_us) VALUES (?1, ?2)",
-        params![key, now],
-    )
-    .map_err(sql)?;
+    tx.prepare_cached("INSERT INTO pacing (key, at_us) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![key, now]))
+        .map_err(sql)?;
     tx.commit().map_err(sql)?;
     Ok(Admission::Admitted)
 }

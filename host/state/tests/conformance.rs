@@ -926,3 +926,114 @@ async fn redis_a_server_that_goes_away_makes_every_operation_unavailable() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn redis_a_restarted_server_is_reached_again_without_reopening() {
+    let Some(Backend::Redis { mut server, url }) =
+        Backend::redis("redis_a_restarted_server_is_reached_again_without_reopening")
+    else {
+        return;
+    };
+    let StoreUrl::Redis { port, .. } = url else {
+        unreachable!()
+    };
+    let store = Store::open(&url).await.unwrap();
+    store
+        .commit(&scope(), &[set("cursor", None, "t1")])
+        .await
+        .unwrap();
+    server.stop();
+    assert!(matches!(
+        store.get(&scope(), "cursor").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    let binary = support::redis_binary().unwrap();
+    let _again = support::RedisServer::start_on(&binary, port).unwrap();
+    // The server kept nothing (no persistence): the point is that the handle works again.
+    let mut answer = store.get(&scope(), "cursor").await;
+    let started = Instant::now();
+    while answer.is_err() && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        answer = store.get(&scope(), "cursor").await;
+    }
+    assert_eq!(answer, Ok(None));
+}
+
+/// Set in the children of `sqlite_several_processes_share_one_file_safely` to the file they
+/// open; without it, `sqlite_child_process` is a no-op.
+const CHILD_DB: &str = "SKILLHOST_STATE_TEST_CHILD_DB";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_several_processes_share_one_file_safely() {
+    // In-process connections share SQLite's own lock bookkeeping; separate processes rely on
+    // the file locks alone, so this runs this test binary three times over one file.
+    const CHILDREN: usize = 3;
+    let dir = TempDir::new("processes");
+    let path = dir.path().join("state.db");
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..CHILDREN)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "sqlite_child_process", "--nocapture"])
+                .env(CHILD_DB, &path)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut admitted = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("admitted "))
+            .unwrap_or_else(|| panic!("no count in {stdout:?}"));
+        eprintln!("a child process admitted {line}");
+        admitted += line.parse::<usize>().unwrap();
+    }
+    assert_eq!(admitted, CHILD_WINDOWS.per_minute as usize);
+    let store = Store::open(&StoreUrl::Sqlite { path }).await.unwrap();
+    assert_eq!(
+        store.get(&scope(), "counter").await.unwrap().unwrap().value,
+        (CHILDREN * CHILD_INCREMENTS).to_string().into_bytes()
+    );
+}
+
+const CHILD_WINDOWS: PacingWindows = PacingWindows {
+    minute: Duration::from_secs(20),
+    per_minute: 40,
+    hour: Duration::from_secs(40),
+    per_hour: 1000,
+};
+const CHILD_INCREMENTS: usize = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_child_process() {
+    let Some(path) = std::env::var_os(CHILD_DB) else {
+        return;
+    };
+    let store = Store::open(&StoreUrl::Sqlite { path: path.into() })
+        .await
+        .unwrap();
+    let mut admitted = 0;
+    while store.admit("shared", &CHILD_WINDOWS).await.unwrap() == Admission::Admitted {
+        admitted += 1;
+    }
+    for _ in 0..CHILD_INCREMENTS {
+        loop {
+            let read = store.get(&scope(), "counter").await.unwrap();
+            let n: usize = read
+                .as_ref()
+                .map_or(0, |v| String::from_utf8_lossy(&v.value).parse().unwrap());
+            let write = set("counter", read.map(|v| v.version), &(n + 1).to_string());
+            match store.commit(&scope(), &[write]).await {
+                Ok(_) => break,
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    println!("admitted {admitted}");
+}

@@ -11,7 +11,8 @@
 //! One invocation may make at most [`CallLimits::max_requests`] requests (denied ones count), and
 //! its audit records are capped (see [`crate::audit`]), so a skill looping on refused calls can
 //! neither spin the host forever nor fill its disk. One tenant's connection shares no token,
-//! client or pacer with another's.
+//! client or pacer with another's. With pacing kept in a shared store, a call the store cannot
+//! pace is not sent (see [`crate::pacing::PacingBackend`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +30,9 @@ use crate::body::IncomingBody;
 use crate::client::error_chain;
 use crate::connections::Connection;
 use crate::egress::{Admitted, EgressPolicy, RequestLimits};
-use crate::pacing::{Pacer, PacingRefusal, Window};
+use crate::pacing::{
+    ConnectionPacer, Pacer, PacingBackend, PacingFailure, PacingRefusal, SharedPacer, Window,
+};
 use crate::providers::microsoft::Api;
 use crate::retry::{RetryPolicy, backoff, retry_after};
 
@@ -38,6 +41,7 @@ pub struct Connector {
     tokens: TokenCache,
     clients: Mutex<HashMap<String, reqwest::Client>>,
     pacers: Mutex<HashMap<(String, String), Arc<Pacer>>>,
+    pacing: std::sync::OnceLock<PacingBackend>,
     audit: std::sync::OnceLock<Arc<AuditLog>>,
 }
 
@@ -48,6 +52,7 @@ impl Connector {
             tokens: TokenCache::default(),
             clients: Mutex::new(HashMap::new()),
             pacers: Mutex::new(HashMap::new()),
+            pacing: std::sync::OnceLock::new(),
             audit: std::sync::OnceLock::new(),
         };
         if let Some(log) = audit {
@@ -65,6 +70,13 @@ impl Connector {
     /// Like [`Connector::set_audit`], for a log the caller writes to as well.
     pub fn set_audit_shared(&self, log: Arc<AuditLog>) -> bool {
         self.audit.set(log).is_ok()
+    }
+
+    /// Keeps the pacing of connections bound from now on in `backend` (unset:
+    /// [`PacingBackend::InMemory`]); false if this connector already had one (which stays).
+    /// Set it before the first bind: bindings made before keep the pacing they had.
+    pub fn set_pacing(&self, backend: PacingBackend) -> bool {
+        self.pacing.set(backend).is_ok()
     }
 
     /// The token cache (shared by every connection of the process).
@@ -143,15 +155,23 @@ impl Connector {
         self.tokens.forget(name);
     }
 
-    fn pacer(&self, connection: &Connection) -> Arc<Pacer> {
+    fn pacer(&self, connection: &Connection) -> ConnectionPacer {
+        if let Some(PacingBackend::Store(store)) = self.pacing.get() {
+            return ConnectionPacer::Shared(SharedPacer::new(
+                store.clone(),
+                &connection.tenant_id,
+                &connection.client_id,
+                connection.pacing,
+            ));
+        }
         let key = (connection.tenant_id.clone(), connection.client_id.clone());
-        match self.pacers.lock() {
+        ConnectionPacer::Local(match self.pacers.lock() {
             Ok(mut pacers) => pacers
                 .entry(key)
                 .or_insert_with(|| Arc::new(Pacer::new(connection.pacing)))
                 .clone(),
             Err(_) => Arc::new(Pacer::new(connection.pacing)),
-        }
+        })
     }
 }
 
@@ -196,7 +216,7 @@ pub struct BoundConnection {
     connector: Arc<Connector>,
     connection: Connection,
     client: reqwest::Client,
-    pacer: Arc<Pacer>,
+    pacer: ConnectionPacer,
     policy: EgressPolicy,
     audit: AuditTrail,
     deadline: Instant,
@@ -448,11 +468,22 @@ impl BoundConnection {
 
     /// Waits for the connection's pacing to allow one more call, within the deadline. A wait
     /// that would pass the deadline is refused at once: the guest gets a timeout, and
-    /// [`BoundConnection::take_pacing_refusal`] says it was pacing.
+    /// [`BoundConnection::take_pacing_refusal`] says it was pacing. A shared pacing store that
+    /// cannot be asked fails the call as a transport error, unsent and not retried.
     async fn pace(&self, record: &CallRecord) -> Result<(), HttpError> {
         let refusal = match self.pacer.admit(self.deadline).await {
             Ok(_) => return Ok(()),
-            Err(refusal) => refusal,
+            Err(PacingFailure::Refused(refusal)) => refusal,
+            Err(PacingFailure::Unavailable(why)) => {
+                let why = format!(
+                    "the call was not sent: connection `{}` is paced through the state store, \
+                     and {why}",
+                    self.connection.name
+                );
+                tracing::warn!("{why}");
+                self.audit.record(record, "allowed", Some(&why), None, 0);
+                return Err(HttpError::Transport(why));
+            }
         };
         let why = self.pacing_message(&refusal);
         tracing::debug!("{why}");

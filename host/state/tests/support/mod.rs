@@ -66,31 +66,42 @@ impl RedisServer {
                 .and_then(|l| l.local_addr())
                 .map_err(|e| format!("no free loopback port: {e}"))?
                 .port();
-            let mut child = Command::new(binary)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                    return Ok(RedisServer {
-                        child: Some(child),
-                        port,
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(10));
+            if let Ok(server) = Self::start_on(binary, port) {
+                return Ok(server);
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         Err(format!("{} did not start listening", binary.display()))
+    }
+
+    /// Starts one on `port` (for a restart on the port a stopped one had).
+    pub fn start_on(binary: &Path, port: u16) -> Result<RedisServer, String> {
+        let mut child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return Ok(RedisServer {
+                    child: Some(child),
+                    port,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(format!(
+            "{} did not start listening on port {port}",
+            binary.display()
+        ))
     }
 
     pub fn url(&self) -> StoreUrl {
