@@ -191,6 +191,10 @@ fn cli_against_curl(sizes: &Sizes) -> (Duration, Option<Duration>) {
                 "incident_id=100003",
             ]);
         cmd.env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET);
+        cmd.env(
+            "SKILLHOST_STATE",
+            format!("sqlite:{}", cache.join("state.db").display()),
+        );
         cmd
     };
     timed(&mut cli()); // warms the compile cache

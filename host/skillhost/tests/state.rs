@@ -189,7 +189,7 @@ fn a_0_1_component_runs_unchanged_beside_a_0_2_skill() {
 }
 
 #[test]
-fn an_unreachable_store_fails_the_run_with_unavailable_and_nothing_printed() {
+fn an_unreachable_store_fails_the_run_before_any_call_with_unavailable() {
     let f = fixture();
     // Nothing listens on port 1 of loopback.
     let run = f.host.run(&[
@@ -206,11 +206,15 @@ fn an_unreachable_store_fails_the_run_with_unavailable_and_nothing_printed() {
     ]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
-        run.stderr.contains("state: the state store is unavailable"),
+        run.stderr.contains(
+            "skillhost: cannot pace the connection's calls: the state store is unavailable: \
+             Redis store redis://127.0.0.1:1/0"
+        ),
         "{}",
         run.stderr
     );
     assert_eq!(run.stdout, "");
+    assert_eq!(f._sim.stats().calls() + f._sim.stats().tokens(), 0);
 }
 
 #[test]
@@ -243,7 +247,10 @@ fn settled(f: &Fixture, count: &str) {
         if show["keys"][0]["value"] == count && show["locks"] == serde_json::json!([]) {
             return;
         }
-        assert!(started.elapsed() < common::PATIENCE, "state never became {count}: {show}");
+        assert!(
+            started.elapsed() < common::PATIENCE,
+            "state never became {count}: {show}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -281,4 +288,71 @@ fn serve_commits_a_run_once_its_answer_was_delivered() {
     assert_eq!(failed.ndjson()[0], serde_json::json!({"count": 3}));
     assert_eq!(failed.ndjson()[1]["error"]["code"], "internal");
     settled(&f, "2");
+}
+
+#[test]
+fn six_concurrent_cli_detection_runs_share_the_default_stores_pacing_and_get_no_429() {
+    const INCIDENTS: usize = 1500;
+    const DETECTIONS: &str = "list_microsoft_defender_incidents_for_detections";
+    // The published limits, a minute lasting one second; the connection paces at that scale.
+    let limited = skillhost_simulator::Simulator::start(
+        skillhost_simulator::SimulatorConfig {
+            incidents: INCIDENTS,
+            time_scale: 60.0,
+            ..skillhost_simulator::SimulatorConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .expect("simulator");
+    // One host: every process uses its store (the tests' stand-in for the default file).
+    let host = Host::defender(&[]);
+    let config = host.config(
+        &limited,
+        "defender",
+        "[connections.sim.pacing]\ntime_scale = 60",
+    );
+    let args = [
+        "--config",
+        config.as_str(),
+        "run",
+        DETECTIONS,
+        "-c",
+        "sim",
+        "-p",
+        "page_size=10",
+        "-p",
+        "duration=30",
+        "-o",
+        "ndjson",
+    ];
+    let runs: Vec<_> = (0..6)
+        .map(|_| {
+            host.command(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for run in runs {
+        let out = run.wait_with_output().expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rows.push(out.stdout.iter().filter(|b| **b == b'\n').count());
+    }
+    assert!(rows[0] > INCIDENTS, "{rows:?}");
+    assert!(rows.iter().all(|r| *r == rows[0]), "{rows:?}");
+    let stats = limited.stats();
+    let seen = stats.seen();
+    let at: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].status == 429).collect();
+    assert_eq!(
+        stats.throttled.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "429 to requests number {at:?} of {}",
+        seen.len()
+    );
 }

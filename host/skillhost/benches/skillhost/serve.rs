@@ -73,6 +73,10 @@ fn start_serve(config: &Path, cache: &Path, extra_skills: &Path) -> Served {
         .arg(cache)
         .args(["serve", "--listen", "127.0.0.1:0", "--max-running", "64"])
         .env("SKILLHOST_SKILLS", extra_skills)
+        .env(
+            "SKILLHOST_STATE",
+            format!("sqlite:{}", cache.join("state.db").display()),
+        )
         .env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -190,7 +190,12 @@ fn cli_command(config: &Path, cache: &Path) -> Command {
             "-o",
             "ndjson",
         ])
-        .env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET);
+        .env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET)
+        // Pacing (raised) and state in the bench's own store.
+        .env(
+            "SKILLHOST_STATE",
+            format!("sqlite:{}", cache.join("state.db").display()),
+        );
     cmd
 }
 

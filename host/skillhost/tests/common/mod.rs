@@ -84,7 +84,11 @@ impl Host {
             .env_remove("SKILLHOST_SKILLS")
             .env_remove("SKILLHOST_LOG")
             .env_remove("SKILLHOST_CACHE_DIR")
-            .env_remove("SKILLHOST_STATE");
+            // Pacing and state in a store of the host's own, never the user's.
+            .env(
+                "SKILLHOST_STATE",
+                format!("sqlite:{}", self.cache.path().join("state.db").display()),
+            );
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
