@@ -4,6 +4,8 @@
 //! test component, built from `wit/skill@0.2.0` directly.
 
 mod common;
+#[path = "../../state/tests/support/mod.rs"]
+mod support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -255,21 +257,29 @@ fn settled(f: &Fixture, count: &str) {
     }
 }
 
-#[test]
-fn serve_commits_a_run_once_its_answer_was_delivered() {
-    let f = fixture();
-    let key = "soc-key-3f9a1c7e5b2d48a6c0e2";
-    let key_file = f.host.cache_dir().join("soc.key");
-    std::fs::write(&key_file, key).expect("key");
-    let text = std::fs::read_to_string(&f.config).expect("config");
+/// The key of caller `soc` (tenant `acme`).
+const SOC_KEY: &str = "soc-key-3f9a1c7e5b2d48a6c0e2";
+
+/// Puts caller `soc` (tenant `acme`, key in a file) in front of the config at `config`.
+fn add_caller(host: &Host, config: &str) {
+    let key_file = host.cache_dir().join("soc.key");
+    std::fs::write(&key_file, SOC_KEY).expect("key");
+    let text = std::fs::read_to_string(config).expect("config");
     std::fs::write(
-        &f.config,
+        config,
         format!(
             "[callers.soc]\nkey = {{ file = {:?} }}\ntenants = [\"acme\"]\n\n{text}",
             key_file.display().to_string()
         ),
     )
     .expect("config");
+}
+
+#[test]
+fn serve_commits_a_run_once_its_answer_was_delivered() {
+    let f = fixture();
+    let key = SOC_KEY;
+    add_caller(&f.host, &f.config);
     let serve = f.host.serve(&["--config", &f.config, "--state", &f.store]);
     let body = serde_json::json!({"connection": "sim", "input": {}});
     let first = serve.invoke("state_counter", key, &body);
@@ -346,6 +356,70 @@ fn six_concurrent_cli_detection_runs_share_the_default_stores_pacing_and_get_no_
     }
     assert!(rows[0] > INCIDENTS, "{rows:?}");
     assert!(rows.iter().all(|r| *r == rows[0]), "{rows:?}");
+    let stats = limited.stats();
+    let seen = stats.seen();
+    let at: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].status == 429).collect();
+    assert_eq!(
+        stats.throttled.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "429 to requests number {at:?} of {}",
+        seen.len()
+    );
+}
+
+#[test]
+fn three_serve_processes_sharing_one_redis_share_the_pacing_budget_and_get_no_429() {
+    const INCIDENTS: usize = 1500;
+    const DETECTIONS: &str = "list_microsoft_defender_incidents_for_detections";
+    let Some(redis) = support::Backend::redis("three_serve_processes_sharing_one_redis") else {
+        return;
+    };
+    let url = redis.url().to_string();
+    let limited = skillhost_simulator::Simulator::start(
+        skillhost_simulator::SimulatorConfig {
+            incidents: INCIDENTS,
+            time_scale: 60.0,
+            ..skillhost_simulator::SimulatorConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .expect("simulator");
+    let host = Host::defender(&[]);
+    let config = host.config(
+        &limited,
+        "defender",
+        "[connections.sim.pacing]\ntime_scale = 60",
+    );
+    add_caller(&host, &config);
+    let servers: Vec<common::Serve> = (0..3)
+        .map(|_| host.serve(&["--config", &config, "--state", &url]))
+        .collect();
+    let body = serde_json::json!({"connection": "sim", "input": {"page_size": 10, "duration": 30}});
+    // Six runs at once, two on each server.
+    let answers: Vec<common::Response> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..6)
+            .map(|i| {
+                let (server, body) = (&servers[i % 3], &body);
+                s.spawn(move || server.invoke(DETECTIONS, SOC_KEY, body))
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().expect("run")).collect()
+    });
+    let mut rows = Vec::new();
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer.status, 200, "run {i}: {}", answer.text());
+        let lines = answer.ndjson();
+        let summary = lines.last().expect("summary");
+        assert_eq!(
+            summary["summary"]["incidents"], INCIDENTS,
+            "run {i}: {summary}"
+        );
+        rows.push(lines.len() - 1);
+    }
+    assert!(
+        rows.iter().all(|r| *r == rows[0] && *r > INCIDENTS),
+        "{rows:?}"
+    );
     let stats = limited.stats();
     let seen = stats.seen();
     let at: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].status == 429).collect();
