@@ -36,7 +36,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
@@ -273,6 +273,32 @@ pub struct SimulatorConfig {
     pub faults: Faults,
     /// How much each incident carries.
     pub detail: Detail,
+    /// Incidents created and updated while the simulator runs, if any.
+    pub live: Option<Live>,
+}
+
+/// Incidents that change while runs page through them: every `every`, one incident is created
+/// or an existing one updated (its `lastUpdateTime` set to that moment), and the new version
+/// becomes visible on the API only `visibility_delay` later, as the real service indexes
+/// updates with a lag: a version can appear with a `lastUpdateTime` behind what a reader has
+/// already seen. [`Stats::versions`] is the ground truth of every version.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Live {
+    /// How often an incident is created or updated.
+    pub every: Duration,
+    /// How long after its `lastUpdateTime` a version becomes visible.
+    pub visibility_delay: Duration,
+}
+
+/// One version of one incident, as the ground truth of a live simulator records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The incident's id.
+    pub id: u64,
+    /// The version's `lastUpdateTime`, as the API spells it.
+    pub last_update_time: String,
+    /// When it became (or becomes) visible on the API.
+    pub visible_at: Timestamp,
 }
 
 impl Default for SimulatorConfig {
@@ -296,6 +322,7 @@ impl Default for SimulatorConfig {
                 ..Faults::default()
             },
             detail: Detail::Compact,
+            live: None,
         }
     }
 }
@@ -324,6 +351,8 @@ pub struct Stats {
     pub throttled: AtomicU64,
     /// Every request, in order.
     pub requests: Mutex<Vec<SeenRequest>>,
+    /// Every version of every incident, in the order they were made (the generated ones first).
+    pub versions: Mutex<Vec<Version>>,
 }
 
 impl Stats {
@@ -340,6 +369,11 @@ impl Stats {
     /// A copy of the request log.
     pub fn seen(&self) -> Vec<SeenRequest> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// A copy of the ground truth: every version of every incident so far.
+    pub fn versions(&self) -> Vec<Version> {
+        self.versions.lock().map(|v| v.clone()).unwrap_or_default()
     }
 }
 
@@ -380,6 +414,8 @@ struct SimState {
     /// serialized again on every call, so that the simulator costs little next to what a
     /// benchmark measures.
     rendered: Mutex<HashMap<RenderKey, Arc<str>>>,
+    /// Versions made but not visible yet, in the order they become visible.
+    pending: Mutex<Vec<(Timestamp, Value)>>,
 }
 
 /// An incident's id and `lastUpdateTime`, whether in Graph's form, whether with its alerts.
@@ -522,6 +558,9 @@ async fn run(
     stopping: watch::Sender<bool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    if let Some(live) = state.config.live {
+        tokio::spawn(live_loop(state.clone(), live));
+    }
     let app = router(state).into_make_service_with_connect_info::<ResetSwitch>();
     axum::serve(ResetListener(listener), app)
         .with_graceful_shutdown(async move {
@@ -549,6 +588,11 @@ fn new_state(config: SimulatorConfig) -> io::Result<(Arc<SimState>, watch::Sende
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let mix = fastrand::Rng::with_seed(config.seed ^ MIX_SEED_SALT);
+    let stats = Stats::default();
+    if let Ok(mut versions) = stats.versions.lock() {
+        let started = Timestamp::now();
+        versions.extend(incidents.iter().filter_map(|i| version_of(i, started)));
+    }
     let state = Arc::new(SimState {
         config,
         incidents: Mutex::new(incidents),
@@ -559,8 +603,9 @@ fn new_state(config: SimulatorConfig) -> io::Result<(Arc<SimState>, watch::Sende
         churned: AtomicU64::new(0),
         mix: Mutex::new(mix),
         stopping: stop_rx,
-        stats: Arc::new(Stats::default()),
+        stats: Arc::new(stats),
         rendered: Mutex::new(HashMap::new()),
+        pending: Mutex::new(Vec::new()),
     });
     Ok((state, stop_tx))
 }
@@ -1083,6 +1128,7 @@ fn list(state: &SimState, query: &HashMap<String, String>, base: &str, graph: bo
             "poisoned",
         );
     };
+    promote(state, &mut incidents);
     let (body, last_served) = list_page(state, &incidents, &request, query, base, graph);
     if state.config.faults.churn
         && request.skip == 0
@@ -1177,6 +1223,100 @@ fn rendered(state: &SimState, incident: &Value, graph: bool, expand: bool) -> Ar
     text
 }
 
+/// Salt of the live simulator's generator, so its draws differ from the data's and the faults'.
+const LIVE_SEED_SALT: u64 = 0x11fe_5eed;
+
+/// The ground-truth record of `incident`'s current version, visible from `at`.
+fn version_of(incident: &Value, at: Timestamp) -> Option<Version> {
+    Some(Version {
+        id: incident["incidentId"].as_u64()?,
+        last_update_time: incident["lastUpdateTime"].as_str()?.to_string(),
+        visible_at: at,
+    })
+}
+
+/// Makes the versions whose time has come visible: each replaces its incident's (or is new).
+fn promote(state: &SimState, incidents: &mut Vec<Value>) {
+    let now = Timestamp::now();
+    let mut pending = state.pending.lock().unwrap_or_else(PoisonError::into_inner);
+    let due = pending.iter().take_while(|(at, _)| *at <= now).count();
+    for (_, version) in pending.drain(..due) {
+        let id = version["incidentId"].as_u64();
+        match incidents
+            .iter_mut()
+            .find(|i| i["incidentId"].as_u64() == id)
+        {
+            Some(incident) => *incident = version,
+            None => incidents.push(version),
+        }
+    }
+}
+
+/// Every `live.every`, until the simulator stops: one incident created or updated.
+async fn live_loop(state: Arc<SimState>, live: Live) {
+    let mut rng = fastrand::Rng::with_seed(state.config.seed ^ LIVE_SEED_SALT);
+    let mut ticks = tokio::time::interval(live.every.max(Duration::from_millis(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let delay = SignedDuration::try_from(live.visibility_delay).unwrap_or(SignedDuration::ZERO);
+    loop {
+        ticks.tick().await;
+        if *state.stopping.borrow() {
+            return;
+        }
+        live_change(&state, &mut rng, delay);
+    }
+}
+
+/// Creates an incident (one time in three, or when there is none) or updates the latest version
+/// of a random one, visible `delay` from now; records the version in the ground truth.
+fn live_change(state: &SimState, rng: &mut fastrand::Rng, delay: SignedDuration) {
+    let now = Timestamp::now();
+    let Ok(mut incidents) = state.incidents.lock() else {
+        return;
+    };
+    promote(state, &mut incidents);
+    let mut pending = state.pending.lock().unwrap_or_else(PoisonError::into_inner);
+    let known = incidents.iter().chain(pending.iter().map(|(_, v)| v));
+    let next_id = known
+        .filter_map(|i| i["incidentId"].as_u64())
+        .max()
+        .unwrap_or(100_000)
+        + 1;
+    let version = if incidents.is_empty() || rng.u32(0..3) == 0 {
+        data::incident(
+            rng,
+            next_id,
+            now,
+            now,
+            &state.config.tenant_id,
+            state.config.detail,
+        )
+    } else {
+        let id = incidents[rng.usize(0..incidents.len())]["incidentId"].as_u64();
+        // The latest version of that incident: a pending one if it has one.
+        let latest = pending
+            .iter()
+            .rev()
+            .map(|(_, v)| v)
+            .chain(incidents.iter())
+            .find(|v| v["incidentId"].as_u64() == id);
+        let Some(mut version) = latest.cloned() else {
+            return;
+        };
+        version["lastUpdateTime"] = json!(data::api_time(now));
+        version["status"] = json!(["Active", "InProgress", "Resolved"][rng.usize(0..3)]);
+        version
+    };
+    let visible_at = now.checked_add(delay).unwrap_or(now);
+    if let (Some(record), Ok(mut versions)) = (
+        version_of(&version, visible_at),
+        state.stats.versions.lock(),
+    ) {
+        versions.push(record);
+    }
+    pending.push((visible_at, version));
+}
+
 /// The same query with `$skip=next_skip`.
 fn next_link(query: &HashMap<String, String>, base: &str, graph: bool, next_skip: usize) -> String {
     let mut next = form_urlencoded::Serializer::new(String::new());
@@ -1250,13 +1390,14 @@ fn get(state: &SimState, id: &str, graph: bool, expand: bool) -> Response {
             )
         };
     };
-    let Ok(incidents) = state.incidents.lock() else {
+    let Ok(mut incidents) = state.incidents.lock() else {
         return api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
             "poisoned",
         );
     };
+    promote(state, &mut incidents);
     let Some(incident) = incidents
         .iter()
         .find(|i| i["incidentId"].as_u64() == Some(numeric))
@@ -1678,6 +1819,75 @@ mod tests {
             sim.stats().throttled.load(Ordering::SeqCst),
             plan.iter().filter(|m| **m == Some(Mixed::Throttle)).count() as u64
         );
+    }
+
+    /// The (id, lastUpdateTime) of every incident a list call serves now.
+    fn served(sim: &Simulator, token: &str) -> Vec<(u64, String)> {
+        let raw = list_incidents(sim, token);
+        let page = raw.json().unwrap();
+        page["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["incidentId"].as_u64().unwrap(),
+                    i["lastUpdateTime"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_live_simulator_records_every_version_and_serves_each_only_once_visible() {
+        let sim = Simulator::start(
+            SimulatorConfig {
+                incidents: 5,
+                anchor: None,
+                live: Some(Live {
+                    every: Duration::from_millis(10),
+                    visibility_delay: Duration::from_millis(400),
+                }),
+                ..quiet_config()
+            },
+            "127.0.0.1:0",
+        )
+        .unwrap();
+        let token = token_for(&sim);
+        std::thread::sleep(Duration::from_millis(600));
+        let before = Timestamp::now();
+        let served: std::collections::BTreeMap<u64, String> =
+            served(&sim, &token).into_iter().collect();
+        let after = Timestamp::now();
+        let versions = sim.stats().versions();
+        assert!(versions.len() > 20, "{} versions", versions.len());
+        // Everything served is a recorded version already visible.
+        for (id, time) in &served {
+            assert!(
+                versions
+                    .iter()
+                    .any(|v| v.id == *id && &v.last_update_time == time && v.visible_at <= after),
+                "incident {id} at {time} was served but is not a visible version"
+            );
+        }
+        // Nothing visible is hidden: each incident is served at its latest visible version.
+        let mut latest = std::collections::BTreeMap::new();
+        for v in versions.iter().filter(|v| v.visible_at <= before) {
+            latest.insert(v.id, v.last_update_time.clone());
+        }
+        for (id, time) in &latest {
+            let shown = served.get(id).map(String::as_str).unwrap_or("absent");
+            assert!(
+                shown >= time.as_str(),
+                "incident {id}: served {shown}, visible {time}"
+            );
+        }
+        // And versions not visible yet are not served.
+        let hidden: Vec<&Version> = versions.iter().filter(|v| v.visible_at > after).collect();
+        assert!(!hidden.is_empty());
+        for v in hidden {
+            assert_ne!(served.get(&v.id), Some(&v.last_update_time), "{v:?}");
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::Args;
 use skillhost_contract::error::Failure;
 use skillhost_simulator::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, Detail, Faults, SimulatorConfig,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, Detail, Faults, Live,
+    SimulatorConfig,
 };
 
 /// `skillhost simulate` arguments.
@@ -56,6 +57,13 @@ pub struct SimulateArgs {
     /// (3 to 12 alerts with their entities or evidence and comments, 7 to 10 KB).
     #[arg(long, default_value = "compact", value_parser = parse_detail)]
     pub detail: Detail,
+    /// Create or update one incident every MS milliseconds while serving (a live tenant).
+    #[arg(long, value_name = "MS")]
+    pub live_every: Option<u64>,
+    /// With --live-every: a new version becomes visible MS milliseconds after its
+    /// lastUpdateTime, as the service indexes updates with a lag.
+    #[arg(long, value_name = "MS", default_value_t = 0, requires = "live_every")]
+    pub visibility_delay: u64,
 }
 
 fn parse_detail(text: &str) -> Result<Detail, String> {
@@ -90,6 +98,10 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
         time_scale: args.time_scale,
         faults,
         detail: args.detail,
+        live: args.live_every.map(|every| Live {
+            every: Duration::from_millis(every.max(1)),
+            visibility_delay: Duration::from_millis(args.visibility_delay),
+        }),
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
