@@ -358,3 +358,130 @@ fn a_refused_component_is_compiled_once_across_two_commands() {
         + list.stderr.matches("compiled (cache miss)").count();
     assert_eq!(compiles, 1, "{}\n{}", check.stderr, list.stderr);
 }
+
+/// The repository's folder `path`.
+fn in_checkout(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+/// Builds the example Python skill into `dest` with the command of its README.
+fn build_python_example(dest: &Path) -> PathBuf {
+    let example = in_checkout("examples/python/sample_incidents");
+    let readme = std::fs::read_to_string(example.join("README.md")).expect("README.md");
+    let build = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the build command")
+        .trim()
+        .replace(
+            "-o sample_incidents_py.wasm",
+            &format!("-o {}/sample_incidents_py.wasm", dest.display()),
+        );
+    // The interpreter's bytecode cache stays out of the checkout.
+    let output = Command::new("sh")
+        .args(["-ec", &build])
+        .current_dir(&example)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run componentize-py");
+    assert!(
+        output.status.success(),
+        "{build}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    dest.join("sample_incidents_py.wasm")
+}
+
+#[test]
+fn the_python_example_and_its_rust_twin_give_the_same_result() {
+    if !tool_present("componentize-py", "pip install componentize-py==0.25.1") {
+        return;
+    }
+    let host = common::Host::with(&["sample-incidents"]).env(
+        common::SECRET_VAR,
+        skillhost_simulator::DEFAULT_CLIENT_SECRET,
+    );
+    build_python_example(host.skills_dir());
+    let sim = common::simulator(30, &[]);
+    let config = host.config(&sim, "defender", "");
+    let run = |id: &str| {
+        let run = host.run(&[
+            "--config", &config, "run", id, "-c", "sim", "-p", "limit=18",
+        ]);
+        assert_eq!(run.code, 0, "{id}: {}", run.stderr);
+        run.json()
+    };
+    let python = run("sample_incidents_py");
+    let rust = run("sample_incidents_rs");
+    assert_eq!(python, rust);
+    assert_eq!(
+        (python["incidents"].as_u64(), python["pages"].as_u64()),
+        (Some(18), Some(4))
+    );
+    assert_eq!(
+        python["by_severity"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum::<u64>()),
+        Some(18)
+    );
+}
+
+#[test]
+fn a_python_exception_reaches_the_user_without_verbose() {
+    if !tool_present("componentize-py", "pip install componentize-py==0.25.1") {
+        return;
+    }
+    let author = Author::new();
+    author.sh_ok(author.work.path(), "skillhost new boom_py --lang python");
+    let project = author.work.path().join("boom_py");
+    let app = std::fs::read_to_string(project.join("app.py")).expect("app.py");
+    let app = app
+        .replace(
+            "        params = sk.read_input(input)\n",
+            "        params = sk.read_input(input)\n        check_range(params[\"top\"])\n",
+        )
+        .replace(
+            "class Guest(exports.Guest):",
+            "def check_range(top):\n    raise ValueError(f\"top {top} is out of range\")\n\n\nclass Guest(exports.Guest):",
+        );
+    std::fs::write(project.join("app.py"), app).expect("write app.py");
+    author.sh_ok(
+        &project,
+        "componentize-py -d wit/skill@0.1.0 -w skill componentize app -o boom_py.wasm",
+    );
+    let host = common::Host::with(&[]).env(
+        common::SECRET_VAR,
+        skillhost_simulator::DEFAULT_CLIENT_SECRET,
+    );
+    std::fs::copy(
+        project.join("boom_py.wasm"),
+        host.skills_dir().join("boom_py.wasm"),
+    )
+    .expect("drop in");
+    let sim = common::simulator(3, &[]);
+    let config = host.config(&sim, "defender", "");
+    let run = host.run(&["--config", &config, "run", "boom_py", "-c", "sim"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let mut lines = run.stderr.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "skillhost: skill `boom_py` crashed: ValueError: top 10 is out of range (wasm trap: \
+             wasm `unreachable` instruction executed)"
+        ),
+        "{}",
+        run.stderr
+    );
+    let hint = lines.next().unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "  hint: the skill's last frames (innermost last): File \"/0/app.py\", line "
+        ) && hint.contains(", in invoke > File \"/0/app.py\", line ")
+            && hint.ends_with(", in check_range; -v shows all it wrote to stderr"),
+        "{}",
+        run.stderr
+    );
+}
