@@ -237,23 +237,37 @@ fn assert_first_page(result: &serde_json::Value) {
     assert_eq!(result["ids"].as_array().map(Vec::len), Some(10));
 }
 
-/// Whether `tool --version` runs; otherwise skips (returns false) with the reason, unless `CI`
-/// is set, where the tool must be present.
-fn tool_present(tool: &str, why: &str) -> bool {
-    let present = Command::new(tool)
+/// Whether `tool --version` runs; otherwise the test is skipped with the reason.
+fn tool_runs(tool: &str) -> bool {
+    Command::new(tool)
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing under CI ({why}); .ci/run installs it"
-        );
-        eprintln!("skipped: {tool} is not installed ({why})");
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether componentize-py is there; without it the test is skipped with the reason, unless
+/// `CI` is set, where `.ci/run` installs it and its absence fails the test.
+fn componentize_py_present() -> bool {
+    if tool_runs("componentize-py") {
+        return true;
     }
-    present
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "componentize-py is missing under CI; .ci/run installs it (pip install componentize-py==0.25.1)"
+    );
+    eprintln!("skipped: componentize-py is not installed (pip install componentize-py==0.25.1)");
+    false
+}
+
+/// Whether node and npm are there (npm fetches componentize-js); skipped with the reason if not.
+fn node_present() -> bool {
+    if tool_runs("node") && tool_runs("npm") {
+        return true;
+    }
+    eprintln!("skipped: node and npm are not installed (JavaScript skills are built with them)");
+    false
 }
 
 #[test]
@@ -265,7 +279,7 @@ fn a_rust_skill_made_by_following_the_guide_runs_against_the_simulator() {
 
 #[test]
 fn a_python_skill_made_by_following_the_guide_runs_against_the_simulator() {
-    if !tool_present("componentize-py", "pip install componentize-py==0.25.1") {
+    if !componentize_py_present() {
         return;
     }
     let author = Author::new();
@@ -397,7 +411,7 @@ fn build_python_example(dest: &Path) -> PathBuf {
 
 #[test]
 fn the_python_example_and_its_rust_twin_give_the_same_result() {
-    if !tool_present("componentize-py", "pip install componentize-py==0.25.1") {
+    if !componentize_py_present() {
         return;
     }
     let host = common::Host::with(&["sample-incidents"]).env(
@@ -431,7 +445,7 @@ fn the_python_example_and_its_rust_twin_give_the_same_result() {
 
 #[test]
 fn a_python_exception_reaches_the_user_without_verbose() {
-    if !tool_present("componentize-py", "pip install componentize-py==0.25.1") {
+    if !componentize_py_present() {
         return;
     }
     let author = Author::new();
@@ -484,4 +498,77 @@ fn a_python_exception_reaches_the_user_without_verbose() {
         "{}",
         run.stderr
     );
+}
+
+/// Runs `id` and the Rust twin `sample_incidents_rs` with `limit=18` against one simulator of 30
+/// incidents; returns both results.
+fn run_beside_the_rust_twin(
+    host: &common::Host,
+    id: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    let sim = common::simulator(30, &[]);
+    let config = host.config(&sim, "defender", "");
+    let run = |id: &str| {
+        let run = host.run(&[
+            "--config", &config, "run", id, "-c", "sim", "-p", "limit=18",
+        ]);
+        assert_eq!(run.code, 0, "{id}: {}", run.stderr);
+        run.json()
+    };
+    (run(id), run("sample_incidents_rs"))
+}
+
+#[test]
+fn the_javascript_example_and_the_rust_twin_give_the_same_result() {
+    if !node_present() {
+        return;
+    }
+    // The example is built in a copy of the files it reads, in this build's target folder, so
+    // that its node_modules (componentize-js) are fetched once, not on every run, and never
+    // land in the checkout.
+    let build = outer_target().join("skillkit-js");
+    for path in [
+        "examples/js/sample_incidents/app.js",
+        "examples/js/sample_incidents/package.json",
+        "examples/js/sample_incidents/README.md",
+        "sdk/js/skillhost_skill.js",
+        "wit/skill@0.1.0/skill.wit",
+    ] {
+        let dest = build.join(path);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(in_checkout(path), &dest).expect("copy");
+    }
+    let example = build.join("examples/js/sample_incidents");
+    let readme = std::fs::read_to_string(example.join("README.md")).expect("README.md");
+    let command = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the build command")
+        .trim()
+        .to_string();
+    let author = Author::new();
+    author.sh_ok(&example, &command);
+    let host = common::Host::with(&["sample-incidents"]).env(
+        common::SECRET_VAR,
+        skillhost_simulator::DEFAULT_CLIENT_SECRET,
+    );
+    std::fs::copy(
+        example.join("sample_incidents_js.wasm"),
+        host.skills_dir().join("sample_incidents_js.wasm"),
+    )
+    .expect("drop in");
+    let (js, rust) = run_beside_the_rust_twin(&host, "sample_incidents_js");
+    assert_eq!(js, rust);
+    assert_eq!(js["incidents"].as_u64(), Some(18));
+}
+
+#[test]
+fn a_javascript_skill_made_by_following_the_guide_runs_against_the_simulator() {
+    if !node_present() {
+        return;
+    }
+    let author = Author::new();
+    let result = follow_the_guide(&author, "**JavaScript:**", "count_incidents_js");
+    assert_first_page(&result);
 }
