@@ -137,9 +137,10 @@ async fn check(global: &GlobalArgs, file: &Path) -> Result<(), Failure> {
         .component(runtime, &skill.manifest.id)
         .map_err(|f| refused(&f.message))?;
     let version = versions::detect(runtime.engine(), &component).map_err(|m| refused(&m))?;
-    host.registry()
-        .load(runtime, &skill.manifest.id)
-        .map_err(|f| refused(&f.message))?;
+    // Linking, as a run would (with the component at hand, not compiled or loaded again).
+    runtime
+        .prepare(&component, version)
+        .map_err(|e| refused(&format!("cannot be linked: {e:#}")))?;
     // The contract imports by name; WASI is linked deny-all, so only its count is of interest.
     let (wasi, contract): (Vec<String>, Vec<String>) = component
         .component_type()
