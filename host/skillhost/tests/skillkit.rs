@@ -523,10 +523,11 @@ fn the_javascript_example_and_the_rust_twin_give_the_same_result() {
     if !node_present() {
         return;
     }
-    // The example is built in a copy of the files it reads, in this build's target folder, so
-    // that its node_modules (componentize-js) are fetched once, not on every run, and never
-    // land in the checkout.
-    let build = outer_target().join("skillkit-js");
+    // The example is built in a fresh copy of the files it reads, outside the checkout, so that
+    // its node_modules (componentize-js) never land there; npm's own cache makes the install
+    // quick after the first.
+    let author = Author::new();
+    let build = author.work.path().to_path_buf();
     for path in [
         "examples/js/sample_incidents/app.js",
         "examples/js/sample_incidents/package.json",
@@ -547,7 +548,6 @@ fn the_javascript_example_and_the_rust_twin_give_the_same_result() {
         .expect("the build command")
         .trim()
         .to_string();
-    let author = Author::new();
     author.sh_ok(&example, &command);
     let host = common::Host::with(&["sample-incidents"]).env(
         common::SECRET_VAR,
