@@ -74,6 +74,8 @@ pub struct EmbeddedSkill {
 pub enum SkillSource {
     /// Every `*.wasm` file of a folder.
     Folder(PathBuf),
+    /// One component file, whatever its name (`skillhost skills check`).
+    File(PathBuf),
     /// Components built into the binary.
     Embedded(&'static [EmbeddedSkill]),
 }
@@ -175,6 +177,12 @@ impl SkillRegistry {
                             Ok(skill) => registry.insert(skill),
                             Err(message) => registry.problems.push(LoadProblem { path, message }),
                         }
+                    }
+                }
+                SkillSource::File(path) => {
+                    match registry.register_file(runtime, &path, &mut index).await {
+                        Ok(skill) => registry.insert(skill),
+                        Err(message) => registry.problems.push(LoadProblem { path, message }),
                     }
                 }
                 SkillSource::Embedded(skills) => {
@@ -404,10 +412,7 @@ impl SkillRegistry {
     /// cache has it (the component file is not read again), compiled otherwise.
     pub fn load(&self, runtime: &Runtime, id: &str) -> Result<LoadedSkill, Failure> {
         let skill = self.get(id)?;
-        let component = match self.cached_component(runtime, &skill.key) {
-            Some(component) => component,
-            None => self.compile_registered(runtime, skill)?,
-        };
+        let component = self.component(runtime, id)?;
         let version = versions::detect(runtime.engine(), &component)
             .map_err(|m| Failure::other(format!("{}: {m}", skill.path.display())))?;
         let pre = runtime.prepare(&component, version).map_err(|e| {
@@ -417,6 +422,16 @@ impl SkillRegistry {
             manifest: skill.manifest.clone(),
             pre,
         })
+    }
+
+    /// The compiled component of the skill with `id`: its verified precompiled artifact when the
+    /// cache has it, compiled otherwise.
+    pub fn component(&self, runtime: &Runtime, id: &str) -> Result<Component, Failure> {
+        let skill = self.get(id)?;
+        match self.cached_component(runtime, &skill.key) {
+            Some(component) => Ok(component),
+            None => self.compile_registered(runtime, skill),
+        }
     }
 
     /// Compiles a registered skill whose artifact is not in the cache (a file is read again and

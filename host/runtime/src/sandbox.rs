@@ -325,20 +325,35 @@ fn classify_trap(
         Some(Trap::Interrupt) => Violation::Deadline(limits.timeout).into_failure(id),
         Some(Trap::StackOverflow) => Violation::Stack.into_failure(id),
         _ => {
-            let mut failure = Failure::skill(format!("skill `{id}` crashed: {}", trap_text(error)))
-                .with_reason(Reason::Internal);
-            if let Some(last) = stderr.last_line() {
-                failure = failure.with_hint(format!("the skill's last words: {}", escape(&last)));
+            let trap = trap_text(error);
+            match stderr.crash_report() {
+                // A Python traceback: its exception is the message, its innermost frames the hint.
+                Some(report) if !report.frames.is_empty() => Failure::skill(format!(
+                    "skill `{id}` crashed: {} ({trap})",
+                    escape(&report.summary)
+                ))
+                .with_reason(Reason::Internal)
+                .with_hint(format!(
+                    "the skill's last frames (innermost last): {}; -v shows all it wrote to stderr",
+                    escape(&report.frames.join(" > "))
+                )),
+                Some(report) => Failure::skill(format!("skill `{id}` crashed: {trap}"))
+                    .with_reason(Reason::Internal)
+                    .with_hint(format!(
+                        "the skill's last words: {}",
+                        escape(&report.summary)
+                    )),
+                None => Failure::skill(format!("skill `{id}` crashed: {trap}"))
+                    .with_reason(Reason::Internal),
             }
-            failure
         }
     }
 }
 
 fn describe_trap(error: &wasmtime::Error, stderr: &GuestOutput) -> String {
     let mut text = format!("describe() failed: {}", trap_text(error));
-    if let Some(last) = stderr.last_line() {
-        text.push_str(&format!(" ({})", escape(&last)));
+    if let Some(report) = stderr.crash_report() {
+        text.push_str(&format!(" ({})", escape(&report.summary)));
     }
     text
 }

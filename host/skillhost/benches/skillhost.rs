@@ -1,6 +1,7 @@
 //! The benchmark suite of BENCHMARKS.md: each figure is measured in the same run as the baseline
 //! it is compared with. `cargo bench -p skillhost --bench skillhost` measures; `-- --quick` runs
-//! every path once with tiny inputs (CI does, so the paths cannot rot) and asserts no time.
+//! every path once with tiny inputs (CI does, so the paths cannot rot) and asserts no time;
+//! `-- languages` measures only the Python example against its Rust twin.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -36,6 +37,9 @@ struct Sizes {
     pacing_incidents: usize,
     wire_incidents: usize,
     wire_runs: usize,
+    /// Warm runs of each language's skill; 0 leaves the languages out (the Python build alone
+    /// takes 10 s and its first run seconds more).
+    language_runs: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -53,6 +57,7 @@ const FULL: Sizes = Sizes {
     pacing_incidents: 5_000,
     wire_incidents: 1_900,
     wire_runs: 7,
+    language_runs: 20,
 };
 
 const QUICK: Sizes = Sizes {
@@ -70,6 +75,7 @@ const QUICK: Sizes = Sizes {
     pacing_incidents: 60,
     wire_incidents: 30,
     wire_runs: 1,
+    language_runs: 0,
 };
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -377,6 +383,107 @@ async fn pacing(sizes: &Sizes) -> (u64, Duration, f64, u64) {
     )
 }
 
+/// First and warm CLI runs of one skill: the first with an empty compile cache (compile,
+/// describe, run), the warm ones with it filled (median).
+struct LanguageFigures {
+    first: Duration,
+    warm: Duration,
+    size: u64,
+}
+
+/// The example Python skill against its Rust twin (`sample-incidents`), the same calls on the
+/// same simulator, each through the CLI. `None` when componentize-py is not installed.
+fn python_against_rust(sizes: &Sizes) -> Option<(LanguageFigures, LanguageFigures)> {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python/sample_incidents");
+    let python = TempDir::new("bench-python");
+    let built = Command::new("componentize-py")
+        .args([
+            "-d",
+            "../../../wit/skill@0.1.0",
+            "-w",
+            "skill",
+            "componentize",
+        ])
+        .args(["-p", ".", "-p", "../../../sdk/python", "app", "-o"])
+        .arg(python.path().join("sample_incidents_py.wasm"))
+        .current_dir(&example)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        return None;
+    }
+    let rust = TempDir::new("bench-rust").with_components(&["sample-incidents"]);
+    let sim = Simulator::start(
+        SimulatorConfig {
+            incidents: 40,
+            rate_limits: false,
+            ..SimulatorConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .expect("sim");
+    let measure = |skills: &Path, id: &str| {
+        let cache = TempDir::new("bench-language-cache");
+        let config = write_config(cache.path(), &sim, "");
+        let run = || {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_skillhost"));
+            cmd.args(["--config", &config, "--skills-dir"])
+                .arg(skills)
+                .arg("--cache-dir")
+                .arg(cache.path())
+                .args(["run", id, "-c", "sim"]);
+            cmd.env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET);
+            timed(&mut cmd)
+        };
+        let first = run();
+        let warm = median((0..sizes.language_runs).map(|_| run()).collect());
+        let size = std::fs::read_dir(skills)
+            .expect("skills")
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        LanguageFigures { first, warm, size }
+    };
+    Some((
+        measure(python.path(), "sample_incidents_py"),
+        measure(rust.path(), "sample_incidents_rs"),
+    ))
+}
+
+/// The rows of the Python example against its Rust twin.
+fn print_languages(sizes: &Sizes) {
+    if sizes.language_runs == 0 {
+        println!("| Python example vs its Rust twin | left out in quick mode | – | – | – |");
+    } else {
+        match python_against_rust(sizes) {
+            Some((python, rust)) => {
+                println!(
+                    "| Python example `sample_incidents_py` (20 incidents, 4 pages), first run: compile + describe + run ({:.1} MB component) | {:.2} s | Rust twin ({:.0} KB): {:.3} s | {:.0} | – |",
+                    python.size as f64 / 1e6,
+                    python.first.as_secs_f64(),
+                    rust.size as f64 / 1e3,
+                    rust.first.as_secs_f64(),
+                    python.first.as_secs_f64() / rust.first.as_secs_f64()
+                );
+                println!(
+                    "| Python example, warm run from the compile cache (median of {}) | {:.1} ms | Rust twin: {:.1} ms | {:.2} | – |",
+                    sizes.language_runs,
+                    millis(python.warm),
+                    millis(rust.warm),
+                    millis(python.warm) / millis(rust.warm)
+                );
+            }
+            None => println!(
+                "| Python example vs its Rust twin | componentize-py 0.25.1 not installed | – | – | – |"
+            ),
+        }
+    }
+}
+
 fn machine() -> String {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -422,6 +529,11 @@ fn main() {
     println!();
     println!("| measure | result | baseline | ratio | target |");
     println!("|---|---|---|---|---|");
+    // `-- languages`: only the Python example against its Rust twin.
+    if std::env::args().any(|a| a == "languages") {
+        print_languages(sizes);
+        return;
+    }
 
     let (plain, plain_p90) = rt.block_on(noop(sizes, false));
     let (pooled, pooled_p90) = rt.block_on(noop(sizes, true));
@@ -529,6 +641,8 @@ fn main() {
         figures.rss_per_invocation / 1048576.0,
         figures.rss_idle as f64 / 1048576.0
     );
+
+    print_languages(sizes);
 
     let (calls, elapsed, allowed, throttled) = rt.block_on(pacing(sizes));
     // At 50 calls a window, call n cannot start before window × ((n - 1) / 50): the fastest the

@@ -32,11 +32,13 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List and describe the skills found in the skills folders.
+    /// List, describe and check skills: those of the skills folders, or one component file.
     #[command(subcommand)]
     Skills(commands::skills::SkillsCommand),
     /// Invoke a skill by ID.
     Run(commands::run::RunArgs),
+    /// Create a skill project (Rust, Python or JavaScript) that builds, checks and runs as it is.
+    New(commands::new::NewArgs),
     /// Serve invocations over HTTP to the callers of the config, many tenants side by side.
     Serve(crate::serve::ServeArgs),
     /// List and check the configured connections.
@@ -59,6 +61,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Skills(command) => commands::skills::run(&cli.global, command).await,
         Command::Run(args) => commands::run::run(&cli.global, args).await,
+        Command::New(args) => commands::new::run(args),
         Command::Serve(args) => crate::serve::run(&cli.global, args).await,
         Command::Connections(command) => commands::connections::run(&cli.global, command).await,
         Command::State(command) => commands::state::run(&cli.global, command).await,

@@ -117,18 +117,23 @@ impl GlobalArgs {
         options: RuntimeOptions,
         connector: Arc<Connector>,
     ) -> Result<SkillHost, Failure> {
+        self.open_host_over(options, connector, self.skill_sources())
+            .await
+    }
+
+    /// Starts the runtime and scans `sources` (instead of the skills sources of the flags), with
+    /// the flags' component size limit and compile cache.
+    pub async fn open_host_over(
+        &self,
+        options: RuntimeOptions,
+        connector: Arc<Connector>,
+        sources: Vec<SkillSource>,
+    ) -> Result<SkillHost, Failure> {
         let max_component_bytes = parse_bytes(&self.max_component_size)
             .map_err(|m| Failure::usage(format!("--max-component-size: {m}")))?;
         let limits = RegistryLimits {
             max_component_bytes: max_component_bytes as u64,
         };
-        SkillHost::open_with(
-            options,
-            limits,
-            self.compile_cache(),
-            self.skill_sources(),
-            connector,
-        )
-        .await
+        SkillHost::open_with(options, limits, self.compile_cache(), sources, connector).await
     }
 }

@@ -1,20 +1,19 @@
-//! Maps API answers and host errors to typed skill errors, following the troubleshooting table:
-//! 401 credentials, 403 admin consent, 400 request format, 404 not found, 429 throttled, 5xx
-//! service.
+//! Maps API answers to typed skill errors, following the troubleshooting table: 401
+//! credentials, 403 admin consent (naming the API's permission), 400 request format, 404 not
+//! found, 429 throttled, 5xx service. Host errors map through the SDK's
+//! [`skillhost_guest::errors::fetch_error`], re-exported here.
 
-use serde_json::Value;
-use skillhost_guest::{HttpError, SkillError, UpstreamError};
+use skillhost_guest::errors::odata_error;
+use skillhost_guest::{SkillError, UpstreamError};
+
+/// The error for a request the host could not complete: the SDK's mapping, shared by every skill.
+pub use skillhost_guest::errors::fetch_error;
 
 use crate::params::Api;
 
 /// The error for a non-200 answer of `api`.
 pub fn api_error(api: Api, status: u16, body: &[u8]) -> SkillError {
-    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let code = parsed["error"]["code"].as_str().unwrap_or("").to_string();
-    let message = parsed["error"]["message"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
+    let (code, message) = odata_error(body);
     match status {
         401 => SkillError::Unauthorized(format!(
             "the {} API rejected the token (401): {message}",
@@ -33,38 +32,6 @@ pub fn api_error(api: Api, status: u16, body: &[u8]) -> SkillError {
             status,
             code,
             message,
-        }),
-    }
-}
-
-/// The error for a request the host could not complete.
-pub fn fetch_error(error: HttpError) -> SkillError {
-    match error {
-        HttpError::Denied(why) => SkillError::Denied(why),
-        HttpError::Unauthorized(why) => SkillError::Unauthorized(why),
-        HttpError::Timeout => {
-            SkillError::Timeout("the invocation's deadline passed while waiting for the API".into())
-        }
-        HttpError::TooLarge(cap) => SkillError::Upstream(UpstreamError {
-            status: 200,
-            code: "ResponseTooLarge".into(),
-            message: format!(
-                "the answer exceeded the host's cap of {cap} bytes; use a smaller page_size"
-            ),
-        }),
-        // The host words a body that was cut short, stalled or broke after the service answered
-        // as "the answer ...": the service was reached, so it is not reported as unreachable.
-        HttpError::Transport(why) if why.starts_with("the answer ") => {
-            SkillError::Upstream(UpstreamError {
-                status: 200,
-                code: "IncompleteResponse".into(),
-                message: why,
-            })
-        }
-        HttpError::Transport(why) => SkillError::Upstream(UpstreamError {
-            status: 0,
-            code: "Unreachable".into(),
-            message: why,
         }),
     }
 }

@@ -12,6 +12,7 @@ impl Guest for GetIncident {
     fn describe() -> SkillInfo {
         let mut info = SkillInfo::new(
             "get_microsoft_defender_incident",
+            env!("CARGO_PKG_VERSION"),
             "Gets one Microsoft Defender XDR incident by id, with its alerts, devices and entities.",
         );
         info.name = "Get a Microsoft Defender incident".into();

@@ -1,25 +1,57 @@
-//! Guest-side bindings of `skillhost:skill@0.1.0` for Rust skills.
+//! The Rust SDK of skillhost skills: bindings of the contract `skillhost:skill@0.1.0` and the
+//! helpers every skill needs.
 //!
-//! The bindings are generated once here; a skill crate implements [`bindings::exports::skillhost::skill::guest::Guest`]
-//! and exports it with [`export_skill!`]:
+//! The crate carries its own copy of the WIT it binds (`wit/skill@0.1.0`) and inherits nothing
+//! from a workspace, so it builds wherever it is: `skillhost new` copies it into each new Rust
+//! skill project (`vendor/skillhost-guest`), and a skill elsewhere can depend on it by path. Its
+//! version follows the contract: 0.1.x binds `skillhost:skill@0.1.0`.
 //!
 //! ```ignore
-//! struct MySkill;
-//! impl skillhost_guest::Guest for MySkill { /* describe, invoke */ }
-//! skillhost_guest::export_skill!(MySkill);
+//! use skillhost_guest::{Guest, Input, ParamKind, ParamSpec, SkillError, SkillInfo};
+//!
+//! struct Hello;
+//!
+//! impl Guest for Hello {
+//!     fn describe() -> SkillInfo {
+//!         skillhost_guest::describe!("hello")
+//!             .description("Greets.")
+//!             .parameter(ParamSpec::new("name", ParamKind::Text, true, "Who to greet."))
+//!             .build()
+//!     }
+//!
+//!     fn invoke(input: String) -> Result<String, SkillError> {
+//!         let input = Input::parse(&input)?;
+//!         Ok(format!("{{\"hello\": {:?}}}", input.required_text("name")?))
+//!     }
+//! }
+//!
+//! skillhost_guest::export_skill!(Hello);
 //! ```
+//!
+//! Helpers: [`describe!`] / [`Describe`] (the skill's `describe()` answer, with the skill crate's
+//! own version), [`Input`] (typed reading of the validated input), [`errors`] (HTTP answers and
+//! host errors as the skill error the operator's guidance is built on), [`odata`] (`$top` /
+//! `$skip` / `@odata.nextLink` paging), [`get`] / [`get_json`] / [`get_streaming`].
+
+pub mod describe;
+pub mod errors;
+pub mod input;
+pub mod odata;
 
 /// Generated bindings of the `skill` world.
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "skill",
-        path: "../../wit/skill@0.1.0",
+        path: "wit/skill@0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_skill",
         default_bindings_module: "skillhost_guest::bindings",
     });
 }
+
+/// The contract version this SDK binds, as it appears in the component's import and export names.
+pub const CONTRACT_VERSION: &str = "0.1.0";
 
 pub use bindings::export_skill;
 pub use bindings::exports::skillhost::skill::guest::Guest;
@@ -30,8 +62,13 @@ pub use bindings::skillhost::skill::log::{Level, log};
 pub use bindings::skillhost::skill::types::{
     OutputKind, ParamKind, ParamSpec, SkillError, SkillInfo, UpstreamError,
 };
+pub use describe::Describe;
+pub use errors::{fetch_error, status_error};
+pub use input::Input;
+pub use odata::ODataPager;
 
-/// Sends a GET to `path_and_query` on `service` of the bound connection.
+/// Sends a GET to `path_and_query` on `service` of the bound connection and returns the whole
+/// answer, whatever its status.
 pub fn get(service: &str, path_and_query: &str) -> Result<Response, HttpError> {
     http::send(&Request {
         service: service.to_string(),
@@ -40,6 +77,16 @@ pub fn get(service: &str, path_and_query: &str) -> Result<Response, HttpError> {
         headers: Vec::new(),
         body: None,
     })
+}
+
+/// Sends a GET and returns its body as JSON when the status is 2xx; any other status becomes the
+/// skill error it means ([`status_error`]), and a host error too ([`fetch_error`]).
+pub fn get_json(service: &str, path_and_query: &str) -> Result<serde_json::Value, SkillError> {
+    let response = get(service, path_and_query).map_err(fetch_error)?;
+    if !(200..300).contains(&response.status) {
+        return Err(status_error(service, response.status, &response.body));
+    }
+    errors::parse_json_body(service, response.status, &response.body)
 }
 
 impl ParamSpec {
@@ -74,23 +121,6 @@ impl ParamSpec {
         self.minimum = minimum;
         self.maximum = maximum;
         self
-    }
-}
-
-impl SkillInfo {
-    /// An object-returning skill with no parameters and no services; adjust fields as needed.
-    pub fn new(id: &str, description: &str) -> Self {
-        SkillInfo {
-            id: id.to_string(),
-            name: id.to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            description: description.to_string(),
-            parameters: Vec::new(),
-            services: Vec::new(),
-            output: OutputKind::Object,
-            columns: Vec::new(),
-            output_description: String::new(),
-        }
     }
 }
 

@@ -12,6 +12,7 @@ impl Guest for Detections {
     fn describe() -> SkillInfo {
         let mut info = SkillInfo::new(
             "list_microsoft_defender_incidents_for_detections",
+            env!("CARGO_PKG_VERSION"),
             "Lists Microsoft Defender XDR incidents in a time window as one normalized row per (incident, alert): the entry point of detection pipelines.",
         );
         info.name = "Microsoft Defender incidents for detections".into();

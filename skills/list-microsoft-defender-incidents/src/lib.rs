@@ -11,6 +11,7 @@ impl Guest for ListIncidents {
     fn describe() -> SkillInfo {
         let mut info = SkillInfo::new(
             "list_microsoft_defender_incidents",
+            env!("CARGO_PKG_VERSION"),
             "Lists Microsoft Defender XDR incidents created or updated in a time window, following every page.",
         );
         info.name = "List Microsoft Defender incidents".into();

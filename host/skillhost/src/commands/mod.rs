@@ -3,6 +3,7 @@
 pub mod connections;
 #[cfg(feature = "simulator")]
 pub mod demo;
+pub mod new;
 pub mod run;
 #[cfg(feature = "simulator")]
 pub mod simulate;

@@ -1,10 +1,17 @@
-//! `skillhost skills list|describe`: what the skills sources hold, and what each skill declares.
+//! `skillhost skills list|describe|check`: what the skills sources hold, what each skill
+//! declares, and whether a component would load before it is dropped in.
+
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use serde_json::{Value, json};
 use skillhost_contract::error::Failure;
+use skillhost_contract::manifest::{OutputKind, ParamKind, SkillManifest};
 use skillhost_contract::text::escape;
+use skillhost_contract::versions::{self, CONTRACT_PACKAGE};
 use skillhost_runtime::host::SkillHost;
+use skillhost_runtime::limits::human_bytes;
+use skillhost_runtime::registry::SkillSource;
 use skillhost_runtime::sandbox::RuntimeOptions;
 use skillhost_upstream::outbound::Connector;
 
@@ -20,10 +27,23 @@ pub enum SkillsCommand {
         /// The skill's ID.
         id: String,
     },
+    /// Vets one component file as the host would before it is dropped in: size, contract version,
+    /// imports, compile, describe() and its parameters, linking. Prints what the host would say;
+    /// exits 0 only when the host would load it.
+    ///
+    /// The verdict is kept in the compile cache like any other, so a component is compiled once
+    /// whether it is checked, listed or run.
+    Check {
+        /// The component file (any name; dropped in, it must end in `.wasm`).
+        file: PathBuf,
+    },
 }
 
 /// Runs a `skills` subcommand.
 pub async fn run(global: &GlobalArgs, command: SkillsCommand) -> Result<(), Failure> {
+    if let SkillsCommand::Check { file } = command {
+        return check(global, &file).await;
+    }
     let host = global
         .open_host(RuntimeOptions::default(), Connector::new(None))
         .await?;
@@ -34,6 +54,7 @@ pub async fn run(global: &GlobalArgs, command: SkillsCommand) -> Result<(), Fail
             Ok(())
         }
         SkillsCommand::Describe { id } => describe(&host, &id),
+        SkillsCommand::Check { .. } => Ok(()),
     }
 }
 
@@ -86,4 +107,118 @@ fn describe(host: &SkillHost, id: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::other(format!("cannot encode the manifest: {e}")))?;
     println!("{text}");
     Ok(())
+}
+
+/// `skills check FILE`: the registry's own vetting of one file, then linking, as a run would.
+async fn check(global: &GlobalArgs, file: &Path) -> Result<(), Failure> {
+    let shown = escape(&file.display().to_string()).into_owned();
+    let host = global
+        .open_host_over(
+            RuntimeOptions::default(),
+            Connector::new(None),
+            vec![SkillSource::File(file.to_path_buf())],
+        )
+        .await?;
+    let refused = |why: &str| {
+        Failure::usage(format!("{shown} would be refused: {}", escape(why))).with_hint(
+            "docs/WRITING_SKILLS.md lists what the host checks; `skillhost -v skills check` \
+             shows each step",
+        )
+    };
+    if let Some(problem) = host.registry().problems().into_iter().next() {
+        return Err(refused(&problem.message));
+    }
+    let Some(skill) = host.registry().skills().next() else {
+        return Err(refused("no skill was found in it"));
+    };
+    let runtime = host.runtime();
+    let component = host
+        .registry()
+        .component(runtime, &skill.manifest.id)
+        .map_err(|f| refused(&f.message))?;
+    let version = versions::detect(runtime.engine(), &component).map_err(|m| refused(&m))?;
+    // Linking, as a run would (with the component at hand, not compiled or loaded again).
+    runtime
+        .prepare(&component, version)
+        .map_err(|e| refused(&format!("cannot be linked: {e:#}")))?;
+    // The contract imports by name; WASI is linked deny-all, so only its count is of interest.
+    let (wasi, contract): (Vec<String>, Vec<String>) = component
+        .component_type()
+        .imports(runtime.engine())
+        .map(|(name, _)| name.to_string())
+        .partition(|name| name.starts_with("wasi:"));
+    let wasi = wasi.len();
+    let (major, minor) = version.major_minor();
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let m = &skill.manifest;
+    println!("{shown}: the host would load it");
+    let rows = [
+        ("id", m.id.clone()),
+        ("name", m.name.clone()),
+        ("version", m.version.clone()),
+        ("contract", format!("{CONTRACT_PACKAGE}@{major}.{minor}.x")),
+        ("output", output_text(m)),
+        ("parameters", parameters_text(m)),
+        ("services", list_or_none(&m.services)),
+        (
+            "imports",
+            format!(
+                "{}; {wasi} WASI interfaces (linked deny-all)",
+                list_or_none(&contract)
+            ),
+        ),
+        (
+            "size",
+            human_bytes(usize::try_from(size).unwrap_or(usize::MAX)),
+        ),
+        ("digest", skill.digest()),
+    ];
+    for (label, value) in rows {
+        println!("  {label:<11} {}", escape(&value));
+    }
+    Ok(())
+}
+
+fn output_text(m: &SkillManifest) -> String {
+    match m.output {
+        OutputKind::Object => "object".to_string(),
+        OutputKind::Dataset => format!("dataset with columns {}", m.columns.join(", ")),
+    }
+}
+
+fn parameters_text(m: &SkillManifest) -> String {
+    let described: Vec<String> = m
+        .parameters
+        .iter()
+        .map(|p| {
+            let kind = match p.kind {
+                ParamKind::Text => "text",
+                ParamKind::Integer => "integer",
+                ParamKind::Boolean => "boolean",
+                ParamKind::Timestamp => "timestamp",
+            };
+            let mut text = format!("{} ({kind}", p.name);
+            if p.required {
+                text.push_str(", required");
+            }
+            if let Some(default) = &p.default {
+                text.push_str(&format!(", default {default}"));
+            }
+            text.push(')');
+            text
+        })
+        .collect();
+    if described.is_empty() {
+        "none".to_string()
+    } else {
+        described.join(", ")
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }

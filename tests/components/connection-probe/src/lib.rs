@@ -6,7 +6,11 @@ struct ConnectionProbe;
 
 impl Guest for ConnectionProbe {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("connection-probe", "Dumps what the guest can see.");
+        let mut info = SkillInfo::new(
+            "connection-probe",
+            env!("CARGO_PKG_VERSION"),
+            "Dumps what the guest can see.",
+        );
         info.services = vec!["defender".to_string()];
         info
     }

@@ -9,7 +9,11 @@ const PARAMETERS: usize = 150_000;
 
 impl Guest for DescribeFlood {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("describe-flood", "Declares too many parameters.");
+        let mut info = SkillInfo::new(
+            "describe-flood",
+            env!("CARGO_PKG_VERSION"),
+            "Declares too many parameters.",
+        );
         info.parameters = vec![ParamSpec::new("p", ParamKind::Text, false, ""); PARAMETERS];
         info
     }

@@ -5,7 +5,11 @@ struct Echo;
 
 impl Guest for Echo {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("echo", "Returns its input, transformed by `mode`.");
+        let mut info = SkillInfo::new(
+            "echo",
+            env!("CARGO_PKG_VERSION"),
+            "Returns its input, transformed by `mode`.",
+        );
         info.parameters = vec![
             ParamSpec::new("message", ParamKind::Text, true, "Text to echo."),
             ParamSpec::new("repeat", ParamKind::Integer, false, "How many times.")

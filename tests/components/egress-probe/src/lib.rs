@@ -5,7 +5,11 @@ struct EgressProbe;
 
 impl Guest for EgressProbe {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("egress-probe", "Requests a given target.");
+        let mut info = SkillInfo::new(
+            "egress-probe",
+            env!("CARGO_PKG_VERSION"),
+            "Requests a given target.",
+        );
         info.services = vec!["defender".to_string()];
         info.parameters = vec![ParamSpec::new(
             "target",

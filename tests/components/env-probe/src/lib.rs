@@ -5,7 +5,11 @@ struct EnvProbe;
 
 impl Guest for EnvProbe {
     fn describe() -> SkillInfo {
-        SkillInfo::new("env-probe", "Lists environment variables and arguments.")
+        SkillInfo::new(
+            "env-probe",
+            env!("CARGO_PKG_VERSION"),
+            "Lists environment variables and arguments.",
+        )
     }
 
     fn invoke(_input: String) -> Result<String, SkillError> {

@@ -12,7 +12,11 @@ fn outcome<T>(r: std::io::Result<T>) -> String {
 
 impl Guest for FsProbe {
     fn describe() -> SkillInfo {
-        SkillInfo::new("fs-probe", "Tries to read files.")
+        SkillInfo::new(
+            "fs-probe",
+            env!("CARGO_PKG_VERSION"),
+            "Tries to read files.",
+        )
     }
 
     fn invoke(_input: String) -> Result<String, SkillError> {

@@ -5,7 +5,11 @@ struct GuestPanic;
 
 impl Guest for GuestPanic {
     fn describe() -> SkillInfo {
-        SkillInfo::new("guest-panic", "Panics when invoked.")
+        SkillInfo::new(
+            "guest-panic",
+            env!("CARGO_PKG_VERSION"),
+            "Panics when invoked.",
+        )
     }
 
     fn invoke(_input: String) -> Result<String, SkillError> {

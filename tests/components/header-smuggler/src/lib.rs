@@ -5,7 +5,11 @@ struct HeaderSmuggler;
 
 impl Guest for HeaderSmuggler {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("header-smuggler", "Sends forbidden headers.");
+        let mut info = SkillInfo::new(
+            "header-smuggler",
+            env!("CARGO_PKG_VERSION"),
+            "Sends forbidden headers.",
+        );
         info.services = vec!["defender".to_string()];
         info
     }

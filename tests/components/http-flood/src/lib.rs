@@ -62,7 +62,7 @@ fn flood(count: u64, make: impl Fn(u64) -> Request) -> String {
 
 impl Guest for HttpFlood {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("http-flood", "Abuses http.send.");
+        let mut info = SkillInfo::new("http-flood", env!("CARGO_PKG_VERSION"), "Abuses http.send.");
         info.services = vec!["defender".to_string()];
         info.parameters = vec![
             ParamSpec::new("mode", ParamKind::Text, true, "What to try.").allowed(&[

@@ -6,7 +6,11 @@ struct LogFlood;
 
 impl Guest for LogFlood {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("log-flood", "Writes more log than anyone should read.");
+        let mut info = SkillInfo::new(
+            "log-flood",
+            env!("CARGO_PKG_VERSION"),
+            "Writes more log than anyone should read.",
+        );
         info.parameters = vec![
             ParamSpec::new("mode", ParamKind::Text, true, "flood or forge.")
                 .allowed(&["flood", "forge"]),

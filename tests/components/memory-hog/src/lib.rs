@@ -5,7 +5,11 @@ struct MemoryHog;
 
 impl Guest for MemoryHog {
     fn describe() -> SkillInfo {
-        SkillInfo::new("memory-hog", "Allocates without bound.")
+        SkillInfo::new(
+            "memory-hog",
+            env!("CARGO_PKG_VERSION"),
+            "Allocates without bound.",
+        )
     }
 
     fn invoke(_input: String) -> Result<String, SkillError> {

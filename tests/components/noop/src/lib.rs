@@ -5,7 +5,7 @@ struct Noop;
 
 impl Guest for Noop {
     fn describe() -> SkillInfo {
-        SkillInfo::new("noop", "Does nothing.")
+        SkillInfo::new("noop", env!("CARGO_PKG_VERSION"), "Does nothing.")
     }
 
     fn invoke(_input: String) -> Result<String, SkillError> {

@@ -6,7 +6,11 @@ struct NormalizeBench;
 
 impl Guest for NormalizeBench {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("normalize-bench", "Times the detection normalization.");
+        let mut info = SkillInfo::new(
+            "normalize-bench",
+            env!("CARGO_PKG_VERSION"),
+            "Times the detection normalization.",
+        );
         info.parameters = vec![
             ParamSpec::new(
                 "incidents",

@@ -8,7 +8,11 @@ struct OutputFlood;
 
 impl Guest for OutputFlood {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("output-flood", "Amplifies its output.");
+        let mut info = SkillInfo::new(
+            "output-flood",
+            env!("CARGO_PKG_VERSION"),
+            "Amplifies its output.",
+        );
         info.parameters = vec![
             ParamSpec::new("mode", ParamKind::Text, true, "rows or result.")
                 .allowed(&["rows", "result"]),

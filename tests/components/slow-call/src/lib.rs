@@ -5,7 +5,11 @@ struct SlowCall;
 
 impl Guest for SlowCall {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("slow-call", "Waits on a slow upstream.");
+        let mut info = SkillInfo::new(
+            "slow-call",
+            env!("CARGO_PKG_VERSION"),
+            "Waits on a slow upstream.",
+        );
         info.services = vec!["defender".to_string()];
         info
     }

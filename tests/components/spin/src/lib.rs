@@ -5,7 +5,7 @@ struct Spin;
 
 impl Guest for Spin {
     fn describe() -> SkillInfo {
-        SkillInfo::new("spin", "Loops forever.")
+        SkillInfo::new("spin", env!("CARGO_PKG_VERSION"), "Loops forever.")
     }
 
     fn invoke(_input: String) -> Result<String, SkillError> {

@@ -14,7 +14,11 @@ fn depth(n: u64) -> u64 {
 
 impl Guest for StackOverflow {
     fn describe() -> SkillInfo {
-        SkillInfo::new("stack-overflow", "Recurses without bound.")
+        SkillInfo::new(
+            "stack-overflow",
+            env!("CARGO_PKG_VERSION"),
+            "Recurses without bound.",
+        )
     }
 
     fn invoke(_input: String) -> Result<String, SkillError> {

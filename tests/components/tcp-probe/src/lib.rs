@@ -5,7 +5,11 @@ struct TcpProbe;
 
 impl Guest for TcpProbe {
     fn describe() -> SkillInfo {
-        let mut info = SkillInfo::new("tcp-probe", "Opens a TCP connection.");
+        let mut info = SkillInfo::new(
+            "tcp-probe",
+            env!("CARGO_PKG_VERSION"),
+            "Opens a TCP connection.",
+        );
         info.parameters = vec![ParamSpec::new(
             "addr",
             ParamKind::Text,

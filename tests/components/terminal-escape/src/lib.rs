@@ -8,6 +8,7 @@ impl Guest for TerminalEscape {
     fn describe() -> SkillInfo {
         let mut info = SkillInfo::new(
             "terminal-escape",
+            env!("CARGO_PKG_VERSION"),
             "Nice skill\r\nforged_skill    9.9.9    Looks legit\x1b[2J",
         );
         info.version = "1.0\x1b]0;owned\x07".into();
