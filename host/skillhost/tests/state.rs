@@ -300,20 +300,38 @@ fn serve_commits_a_run_once_its_answer_was_delivered() {
     settled(&f, "2");
 }
 
-#[test]
-fn six_concurrent_cli_detection_runs_share_the_default_stores_pacing_and_get_no_429() {
-    const INCIDENTS: usize = 1500;
-    const DETECTIONS: &str = "list_microsoft_defender_incidents_for_detections";
-    // The published limits, a minute lasting one second; the connection paces at that scale.
-    let limited = skillhost_simulator::Simulator::start(
+/// A simulator with `incidents` and the published rate limits, its minute lasting one second.
+fn limited_simulator(incidents: usize) -> skillhost_simulator::Simulator {
+    skillhost_simulator::Simulator::start(
         skillhost_simulator::SimulatorConfig {
-            incidents: INCIDENTS,
+            incidents,
             time_scale: 60.0,
             ..skillhost_simulator::SimulatorConfig::default()
         },
         "127.0.0.1:0",
     )
-    .expect("simulator");
+    .expect("simulator")
+}
+
+/// Asserts the simulator answered no 429, naming the requests that got one.
+fn assert_no_429(sim: &skillhost_simulator::Simulator) {
+    let stats = sim.stats();
+    let seen = stats.seen();
+    let at: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].status == 429).collect();
+    assert_eq!(
+        stats.throttled.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "429 to requests number {at:?} of {}",
+        seen.len()
+    );
+}
+
+#[test]
+fn six_concurrent_cli_detection_runs_share_the_default_stores_pacing_and_get_no_429() {
+    const INCIDENTS: usize = 1500;
+    const DETECTIONS: &str = "list_microsoft_defender_incidents_for_detections";
+    // The published limits, a minute lasting one second; the connection paces at that scale.
+    let limited = limited_simulator(INCIDENTS);
     // One host: every process uses its store (the tests' stand-in for the default file).
     let host = Host::defender(&[]);
     let config = host.config(
@@ -356,15 +374,7 @@ fn six_concurrent_cli_detection_runs_share_the_default_stores_pacing_and_get_no_
     }
     assert!(rows[0] > INCIDENTS, "{rows:?}");
     assert!(rows.iter().all(|r| *r == rows[0]), "{rows:?}");
-    let stats = limited.stats();
-    let seen = stats.seen();
-    let at: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].status == 429).collect();
-    assert_eq!(
-        stats.throttled.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "429 to requests number {at:?} of {}",
-        seen.len()
-    );
+    assert_no_429(&limited);
 }
 
 #[test]
@@ -375,15 +385,7 @@ fn three_serve_processes_sharing_one_redis_share_the_pacing_budget_and_get_no_42
         return;
     };
     let url = redis.url().to_string();
-    let limited = skillhost_simulator::Simulator::start(
-        skillhost_simulator::SimulatorConfig {
-            incidents: INCIDENTS,
-            time_scale: 60.0,
-            ..skillhost_simulator::SimulatorConfig::default()
-        },
-        "127.0.0.1:0",
-    )
-    .expect("simulator");
+    let limited = limited_simulator(INCIDENTS);
     let host = Host::defender(&[]);
     let config = host.config(
         &limited,
@@ -420,13 +422,5 @@ fn three_serve_processes_sharing_one_redis_share_the_pacing_budget_and_get_no_42
         rows.iter().all(|r| *r == rows[0] && *r > INCIDENTS),
         "{rows:?}"
     );
-    let stats = limited.stats();
-    let seen = stats.seen();
-    let at: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].status == 429).collect();
-    assert_eq!(
-        stats.throttled.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "429 to requests number {at:?} of {}",
-        seen.len()
-    );
+    assert_no_429(&limited);
 }
