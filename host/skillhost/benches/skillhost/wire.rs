@@ -15,7 +15,7 @@ use serde_json::Value;
 use skillhost_simulator::{self as simulator, Detail, SecretRef, Simulator, SimulatorConfig};
 use skillhost_testkit::TempDir;
 
-use super::{SECRET_VAR, median};
+use super::{SECRET_VAR, UNPACED, median};
 
 /// What the end-to-end row reports.
 pub struct WireFigures {
@@ -102,13 +102,12 @@ pub fn measure(incidents: usize, runs: usize) -> Option<WireFigures> {
     .expect("sim");
     let dir = TempDir::new("bench-wire");
     let config = dir.path().join("skillhost.toml");
-    let unpaced = "[connections.sim.pacing]\nper_minute = 1000000\nper_hour = 10000000";
     let text = sim.connection_toml(
         "sim",
         "bench",
         "defender",
         SecretRef::Env(SECRET_VAR),
-        unpaced,
+        UNPACED,
     );
     std::fs::write(&config, text).expect("config");
     let cli = || cli_command(&config, &dir.path().join("cache"));
