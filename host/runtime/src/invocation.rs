@@ -32,6 +32,8 @@ pub struct InvocationState {
     emit: EmitCapability,
     log: LogCapability,
     state: StateCapability,
+    /// A row was refused (not a JSON object, too large, the sink failed).
+    rows_lost: bool,
     violation: Option<Violation>,
     timeout: std::time::Duration,
 }
@@ -61,6 +63,7 @@ impl InvocationState {
             memory: MemoryCap::new(limits.max_memory),
             skill: skill.to_string(),
             state: StateCapability::new(capabilities.state),
+            rows_lost: false,
             http: HttpCapability::new(capabilities.connection, limits.timeout),
             emit: EmitCapability::new(rows, limits.max_output),
             log: LogCapability::new(limits.max_log),
@@ -74,9 +77,10 @@ impl InvocationState {
         self.emit.used()
     }
 
-    /// Hands the run's staged state to whoever delivers its output.
-    pub fn finish_state(&mut self) -> PendingState {
-        self.state.finish()
+    /// Hands the run's staged state to whoever delivers its output, and whether a row was
+    /// refused (then not all of the output can be delivered, and the state must not move).
+    pub fn finish_state(&mut self) -> (PendingState, bool) {
+        (self.state.finish(), self.rows_lost)
     }
 
     /// Ends the invocation's log (says what the log cap dropped).
@@ -183,7 +187,9 @@ impl SkillImports for InvocationState {
                 match refusal {
                     Refusal::OverCap(cap) => self.violation = Some(Violation::Output(cap)),
                     Refusal::Deadline => self.violation = Some(Violation::Deadline(self.timeout)),
-                    Refusal::Rejected(_) => {}
+                    // A row the host refused never reaches the caller: whatever the skill does
+                    // next, its state may not move past it.
+                    Refusal::Rejected(_) => self.rows_lost = true,
                 }
                 Ok(Err(refusal.message()))
             }

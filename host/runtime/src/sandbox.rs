@@ -164,7 +164,7 @@ impl Runtime {
         state.finish_log();
         // Dropped (nothing written, the lock released) unless the run succeeds and its caller
         // commits it after delivering the output.
-        let pending = state.finish_state();
+        let (pending, rows_lost) = state.finish_state();
         let peak_memory = state.memory.peak();
         tracing::debug!(skill = id, peak_memory, "guest memory");
         let api = state.api();
@@ -193,6 +193,15 @@ impl Runtime {
             }
         })();
         match checked {
+            Ok(output) if rows_lost => {
+                // A row the host refused was never delivered: the run's state stays where it was.
+                pending.abandon().await;
+                Ok(Invocation {
+                    output,
+                    peak_memory,
+                    state: PendingState::none(),
+                })
+            }
             Ok(output) => Ok(Invocation {
                 output,
                 peak_memory,

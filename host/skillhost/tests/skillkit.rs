@@ -278,7 +278,9 @@ fn node_present() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !reached {
-        eprintln!("skipped: npm cannot reach its registry (`npm ping` failed), so componentize-js cannot be installed");
+        eprintln!(
+            "skipped: npm cannot reach its registry (`npm ping` failed), so componentize-js cannot be installed"
+        );
     }
     reached
 }

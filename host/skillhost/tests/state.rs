@@ -154,6 +154,21 @@ fn a_second_run_on_a_held_lock_fails_at_once_with_a_conflict_and_the_first_commi
 }
 
 #[test]
+fn a_run_one_of_whose_rows_the_host_refused_commits_nothing() {
+    let f = fixture();
+    let run = f.count(&["-p", "bad_row=true"]);
+    // The skill ignored the refusal and succeeded; its good row was printed.
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "{\"count\":1}\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(f.show()["keys"], serde_json::json!([]));
+    assert_eq!(f.count(&[]).stdout, "{\"count\":1}\n");
+}
+
+#[test]
 fn state_reset_starts_the_scope_over() {
     let f = fixture();
     f.count(&[]);

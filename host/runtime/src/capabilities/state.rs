@@ -3,10 +3,13 @@
 //! Threats, and what stops each:
 //! - A skill reading or writing another tenant's, connection's or skill's state: the scope is
 //!   the host's ([`StateGrant`], built from the bound connection and the registry's skill id);
-//!   the guest names keys inside it only.
-//! - A skill filling the store: keys, values and writes per run are capped (the limits of
-//!   `skillhost-state`, checked here before anything is staged), and a guest's key or value
-//!   reaches no log or message.
+//!   the guest names keys inside it only. (The skill id is the one the component declares:
+//!   the skills folder is trusted, and a component declaring an id inherits its state.)
+//! - A skill filling the store or the host: keys, values, writes and staged bytes per run are
+//!   capped (checked here before anything is staged), and so are the `state` calls of a run
+//!   ([`MAX_STATE_CALLS`], [`MAX_LOCK_CALLS`]), since each may hold the store's write lock that
+//!   every process's pacing needs. A key may appear in a conflict message and in logs (control
+//!   characters are refused; logs are escaped where they are printed).
 //! - A run that fails half way moving a cursor past rows nobody received: writes are only
 //!   staged here. The run's caller commits them ([`PendingState::commit`]) after the output was
 //!   delivered; a failed, cancelled or killed run drops them.
@@ -32,6 +35,17 @@ pub const LOCK_TTL: Duration = Duration::from_secs(60);
 
 /// How often a live run renews its lock.
 const LOCK_RENEWAL: Duration = Duration::from_secs(20);
+
+/// The most `state` calls one run makes: each may be a store round trip, and on SQLite a
+/// `lock` takes the database's write lock that every process's pacing also needs, so a guest
+/// looping on them would slow every tenant's API calls.
+pub const MAX_STATE_CALLS: u32 = 10_000;
+
+/// The most `lock` calls one run makes (a run takes one lock; a few retries at most).
+pub const MAX_LOCK_CALLS: u32 = 8;
+
+/// The most bytes of values one run stages (they are held by the host until the commit).
+pub const MAX_STAGED_BYTES: usize = 1 << 20;
 
 /// A store opened on first use, shared by the invocations of a process: a run that never calls
 /// `state` (every 0.1 skill) never opens it.
@@ -84,6 +98,9 @@ pub struct StateCapability {
     lock: Option<HeldLock>,
     /// Whether the grant's store failed during the run (then nothing may commit).
     broken: bool,
+    /// `state` calls so far, and `lock` calls among them.
+    calls: u32,
+    locks: u32,
 }
 
 /// Distinguishes the runs of one process in lock holder ids.
@@ -97,7 +114,20 @@ impl StateCapability {
             staged: Vec::new(),
             lock: None,
             broken: false,
+            calls: 0,
+            locks: 0,
         }
+    }
+
+    /// Counts one call against [`MAX_STATE_CALLS`].
+    fn count(&mut self) -> Result<(), StateError> {
+        self.calls += 1;
+        if self.calls > MAX_STATE_CALLS {
+            return Err(StateError::Limit(format!(
+                "a run makes at most {MAX_STATE_CALLS} state calls"
+            )));
+        }
+        Ok(())
     }
 
     fn grant(&self) -> Result<&StateGrant, StateError> {
@@ -112,6 +142,7 @@ impl StateCapability {
 
     /// `state.get`: the committed value of `key`.
     pub async fn get(&mut self, key: String) -> Result<Option<StateEntry>, StateError> {
+        self.count()?;
         check_key(&key)?;
         let grant = self.grant()?.clone();
         let store = grant.store.open().await.map_err(|e| self.failed(e))?;
@@ -131,14 +162,36 @@ impl StateCapability {
         value: Option<Vec<u8>>,
         expected: Option<u64>,
     ) -> Result<(), StateError> {
+        self.count()?;
         check_key(&key)?;
         self.grant()?;
+        if expected == Some(0) {
+            return Err(StateError::Invalid(
+                "version 0 is never a key's version: pass the version `get` returned, or none \
+                 for a key that must not exist"
+                    .to_string(),
+            ));
+        }
         if let Some(value) = &value
             && value.len() > MAX_VALUE_BYTES
         {
             return Err(StateError::Limit(format!(
                 "a state value is {} bytes; the limit is {MAX_VALUE_BYTES}",
                 value.len()
+            )));
+        }
+        let staged_bytes: usize = self
+            .staged
+            .iter()
+            .filter(|w| w.key != key)
+            .map(|w| match &w.op {
+                skillhost_state::WriteOp::Set(v) => v.len(),
+                skillhost_state::WriteOp::Delete => 0,
+            })
+            .sum();
+        if staged_bytes + value.as_ref().map_or(0, Vec::len) > MAX_STAGED_BYTES {
+            return Err(StateError::Limit(format!(
+                "a run stages at most {MAX_STAGED_BYTES} bytes of values"
             )));
         }
         let write = match value {
@@ -160,6 +213,13 @@ impl StateCapability {
 
     /// `state.lock`: takes the lock `name` for the rest of the run.
     pub async fn lock(&mut self, name: String) -> Result<(), StateError> {
+        self.count()?;
+        self.locks += 1;
+        if self.locks > MAX_LOCK_CALLS {
+            return Err(StateError::Limit(format!(
+                "a run calls lock at most {MAX_LOCK_CALLS} times"
+            )));
+        }
         check_key(&name)?;
         if let Some(held) = &self.lock {
             if held.lease.name() == name {
@@ -202,13 +262,20 @@ impl StateCapability {
         Ok(())
     }
 
-    /// Maps a store failure for the guest, remembering that the run may not commit.
+    /// Maps a store failure for the guest, remembering that the run may not commit. The
+    /// store's own words (its path or address, the server's error) go to the host's log only:
+    /// a guest could pass them on to its caller.
     fn failed(&mut self, error: StoreError) -> StateError {
         self.broken = true;
         match error {
             StoreError::Limit(m) => StateError::Limit(m),
             StoreError::Invalid(m) => StateError::Invalid(m),
-            other => StateError::Unavailable(other.to_string()),
+            other => {
+                tracing::warn!("a skill's state call failed: {other}");
+                StateError::Unavailable(
+                    "the state store is unavailable; the host's log says why".to_string(),
+                )
+            }
         }
     }
 
@@ -372,5 +439,63 @@ impl std::fmt::Debug for PendingState {
             .field("writes", &self.writes.len())
             .field("locked", &self.lock.as_ref().map(|held| held.lease.name()))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A capability whose store is never opened by the calls under test.
+    fn capability() -> StateCapability {
+        let url: StoreUrl = "sqlite:/nonexistent/never-opened.db".parse().unwrap();
+        StateCapability::new(Some(StateGrant {
+            store: StateStore::new(url),
+            scope: Scope::new("acme", "sim", "skill").unwrap(),
+        }))
+    }
+
+    #[test]
+    fn version_zero_is_refused_when_staged_not_at_the_commit() {
+        let mut state = capability();
+        let refused = state.stage("k".into(), Some(b"v".to_vec()), Some(0));
+        assert!(
+            matches!(refused, Err(StateError::Invalid(m)) if m.starts_with("version 0 is never"))
+        );
+        assert_eq!(state.stage("k".into(), Some(b"v".to_vec()), None), Ok(()));
+    }
+
+    #[test]
+    fn a_run_stages_at_most_a_mebibyte_of_values_and_a_key_staged_again_replaces_its_bytes() {
+        let mut state = capability();
+        let big = vec![b'x'; MAX_VALUE_BYTES];
+        for n in 0..16 {
+            assert_eq!(
+                state.stage(format!("k{n}"), Some(big.clone()), None),
+                Ok(())
+            );
+        }
+        assert!(matches!(
+            state.stage("k16".into(), Some(vec![b'x']), None),
+            Err(StateError::Limit(m)) if m == "a run stages at most 1048576 bytes of values"
+        ));
+        // Replacing a staged key counts its new value instead of the old one.
+        assert_eq!(state.stage("k0".into(), Some(big.clone()), Some(3)), Ok(()));
+        assert_eq!(state.finish().writes.len(), 16);
+    }
+
+    #[test]
+    fn a_run_makes_at_most_ten_thousand_state_calls() {
+        let mut state = StateCapability::new(None);
+        for _ in 0..MAX_STATE_CALLS {
+            assert!(matches!(
+                state.stage("k".into(), None, None),
+                Err(StateError::Unavailable(_))
+            ));
+        }
+        assert!(matches!(
+            state.stage("k".into(), None, None),
+            Err(StateError::Limit(m)) if m == "a run makes at most 10000 state calls"
+        ));
     }
 }

@@ -201,12 +201,26 @@ pub async fn invoke_and_print(
         printer: printer.clone(),
         progress,
     };
-    let result = host.invoke(prepared, Box::new(sink)).await;
+    let mut result = host.invoke(prepared, Box::new(sink)).await;
     // The invocation's store, and the sink's other handle with it, is gone once it returned.
-    let printer = Arc::try_unwrap(printer)
-        .map_err(|_| Failure::other("internal error: the row printer is still in use"))?
-        .into_inner()
-        .map_err(|_| Failure::other("internal error: the row printer failed while printing"))?;
+    let printer = match Arc::try_unwrap(printer)
+        .map_err(|_| Failure::other("internal error: the row printer is still in use"))
+        .and_then(|p| {
+            p.into_inner().map_err(|_| {
+                Failure::other("internal error: the row printer failed while printing")
+            })
+        }) {
+        Ok(printer) => printer,
+        Err(failure) => {
+            // Nothing was delivered for sure: the run's lock goes now, its state stays.
+            if let Ok(invocation) = &mut result {
+                std::mem::replace(&mut invocation.state, PendingState::none())
+                    .abandon()
+                    .await;
+            }
+            return Err(failure);
+        }
+    };
     let (printed, state) = match result {
         Ok(invocation) => (
             match manifest.output {
@@ -259,6 +273,7 @@ async fn commit_state(id: &str, state: PendingState) -> Result<(), Failure> {
         Err(e) => {
             let reason = match e {
                 StoreError::Unavailable(_) => Reason::Unavailable,
+                StoreError::Limit(_) | StoreError::Invalid(_) => Reason::Internal,
                 _ => Reason::Conflict,
             };
             Err(Failure::skill(format!(

@@ -47,7 +47,19 @@ pub struct ScopeArgs {
 
 /// Runs a `state` subcommand.
 pub async fn run(global: &GlobalArgs, command: StateCommand) -> Result<(), Failure> {
-    let config = Config::locate_and_load(global.config.as_deref()).ok();
+    // The config names the store (unless --state does) and the connections' tenants; a config
+    // that exists but cannot be read is an error, not a reason to look at another store.
+    let config = match Config::locate_and_load(global.config.as_deref()) {
+        Ok(config) => Some(config),
+        Err(_)
+            if global.config.is_none()
+                && !std::path::Path::new("skillhost.toml").exists()
+                && std::env::var_os("SKILLHOST_CONFIG").is_none() =>
+        {
+            None
+        }
+        Err(failure) => return Err(failure),
+    };
     let url = global.state_store(config.as_ref())?.url().clone();
     let store = Store::open(&url).await.map_err(store_failure)?;
     match command {

@@ -186,7 +186,7 @@ impl Invocation {
                 },
                 peak_memory: result.as_ref().map_or(0, |i| i.peak_memory),
             };
-            let (result, state) = match result {
+            let (result, mut state) = match result {
                 Ok(invocation) => (Ok(invocation.output), Some(invocation.state)),
                 Err(failure) => (Err(failure), None),
             };
@@ -199,7 +199,16 @@ impl Invocation {
                 let line = json_line(&last);
                 written.fetch_add(line.len() as u64, Ordering::Relaxed);
                 // A caller that stopped reading gets the time of one head to take the last line.
-                let _ = tokio::time::timeout(LAST_LINE_WAIT, sender.send(line)).await;
+                let sent = matches!(
+                    tokio::time::timeout(LAST_LINE_WAIT, sender.send(line)).await,
+                    Ok(Ok(()))
+                );
+                if !sent {
+                    // The answer will end without its last line: not delivered.
+                    if let Some(state) = state.take() {
+                        state.abandon().await;
+                    }
+                }
             } else {
                 // Serialized here, so that the audit record counts the bytes of the answer.
                 let answer = result.map(|output| {
@@ -225,6 +234,7 @@ impl Invocation {
                         }
                     }
                     _ => {
+                        state.abandon().await;
                         tracing::info!(skill = %id, "the answer was not delivered whole; the skill's state is not saved")
                     }
                 }

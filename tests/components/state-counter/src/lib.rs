@@ -1,8 +1,8 @@
 //! A skill of contract `skillhost:skill@0.2.0`, bound to its WIT directly (no SDK): counts its
 //! completed runs in state. Each run takes the lock `counter`, reads `count`, emits one row
 //! `{"count": N}` with the next number, and stages `count = N`; parameters make it fail after
-//! staging (`fail`), hold its lock a while (`hold_ms`), emit extra rows (`rows`), or skip the
-//! lock (`unlocked`).
+//! staging (`fail`), hold its lock a while (`hold_ms`), emit extra rows (`rows`), emit a row the
+//! host refuses and carry on (`bad_row`), or skip the lock (`unlocked`).
 wit_bindgen::generate!({ world: "skill", path: "../../../wit/skill@0.2.0" });
 
 use exports::skillhost::skill::guest::Guest;
@@ -59,6 +59,11 @@ impl Guest for Counter {
                 param("unlocked", ParamKind::Boolean, "Do not take the lock."),
                 param("hold_ms", ParamKind::Integer, "Hold the lock this long."),
                 param("rows", ParamKind::Integer, "Extra rows to emit."),
+                param(
+                    "bad_row",
+                    ParamKind::Boolean,
+                    "Emit a row that is not an object first.",
+                ),
             ],
             services: Vec::new(),
             output: OutputKind::Dataset,
@@ -89,6 +94,10 @@ impl Guest for Counter {
             while std::time::Instant::now() < until {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
+        }
+        if input.contains("\"bad_row\":true") {
+            // Refused by the host (not an object); the skill carries on regardless.
+            let _ = emit::emit("[1]");
         }
         emit::emit(&format!("{{\"count\":{next}}}")).map_err(SkillError::Internal)?;
         for extra in 0..number(&input, "rows") {
