@@ -103,9 +103,34 @@ pub enum Reset {
     All,
 }
 
-/// Refuses an invalid key, saying why.
-pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
+/// Refuses an invalid key, saying why: [`StoreError::Invalid`] (empty, a control character) or
+/// [`StoreError::Limit`] (over [`MAX_KEY_BYTES`]).
+pub fn check_key(key: &str) -> Result<(), StoreError> {
     check_name("state key", key, MAX_KEY_BYTES)
+}
+
+/// Refuses one write the store would refuse whatever it holds (an invalid key, version 0
+/// expected, a value over [`MAX_VALUE_BYTES`]), so that a caller can refuse it when it is
+/// made rather than at the commit.
+pub fn check_write(write: &Write) -> Result<(), StoreError> {
+    check_key(&write.key)?;
+    if write.expected == Some(0) {
+        return Err(StoreError::Invalid(format!(
+            "state key `{}` is expected at version 0, which no value has; expect `None` \
+             for a key that must not exist",
+            write.key
+        )));
+    }
+    if let WriteOp::Set(value) = &write.op
+        && value.len() > MAX_VALUE_BYTES
+    {
+        return Err(StoreError::Limit(format!(
+            "the value of state key `{}` is {} bytes; the limit is {MAX_VALUE_BYTES} bytes",
+            write.key,
+            value.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a batch with an invalid or repeated key, an oversized value or too many writes,
@@ -119,27 +144,11 @@ pub(crate) fn check_batch(writes: &[Write]) -> Result<(), StoreError> {
     }
     let mut seen = HashSet::with_capacity(writes.len());
     for write in writes {
-        check_key(&write.key)?;
+        check_write(write)?;
         if !seen.insert(write.key.as_str()) {
             return Err(StoreError::Invalid(format!(
                 "state key `{}` is written twice in one commit; write each key once",
                 write.key
-            )));
-        }
-        if write.expected == Some(0) {
-            return Err(StoreError::Invalid(format!(
-                "state key `{}` is expected at version 0, which no value has; expect `None` \
-                 for a key that must not exist",
-                write.key
-            )));
-        }
-        if let WriteOp::Set(value) = &write.op
-            && value.len() > MAX_VALUE_BYTES
-        {
-            return Err(StoreError::Limit(format!(
-                "the value of state key `{}` is {} bytes; the limit is {MAX_VALUE_BYTES} bytes",
-                write.key,
-                value.len()
             )));
         }
     }

@@ -49,7 +49,7 @@ pub mod url;
 pub use error::StoreError;
 pub use kv::{
     Entry, MAX_KEY_BYTES, MAX_KEYS_PER_SCOPE, MAX_VALUE_BYTES, MAX_WRITES_PER_COMMIT, Reset,
-    ScopeSummary, Versioned, Write, WriteOp,
+    ScopeSummary, Versioned, Write, WriteOp, check_key, check_write,
 };
 pub use lease::{Lease, LeaseInfo, MAX_LEASE_NAME_BYTES, MAX_LEASE_TTL};
 pub use pacing::{Admission, MAX_PACING_KEY_BYTES, PacingWindows, Window};

@@ -25,8 +25,7 @@ use std::time::Duration;
 
 use skillhost_contract::types::{StateEntry, StateError};
 use skillhost_state::{
-    Lease, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_WRITES_PER_COMMIT, Scope, Store, StoreError,
-    StoreUrl, Write,
+    Lease, MAX_WRITES_PER_COMMIT, Scope, Store, StoreError, StoreUrl, Write, WriteOp, check_key,
 };
 use tokio::sync::OnceCell;
 
@@ -143,7 +142,7 @@ impl StateCapability {
     /// `state.get`: the committed value of `key`.
     pub async fn get(&mut self, key: String) -> Result<Option<StateEntry>, StateError> {
         self.count()?;
-        check_key(&key)?;
+        check_key(&key).map_err(refused)?;
         let grant = self.grant()?.clone();
         let store = grant.store.open().await.map_err(|e| self.failed(e))?;
         match store.get(&grant.scope, &key).await {
@@ -163,41 +162,28 @@ impl StateCapability {
         expected: Option<u64>,
     ) -> Result<(), StateError> {
         self.count()?;
-        check_key(&key)?;
         self.grant()?;
-        if expected == Some(0) {
-            return Err(StateError::Invalid(
-                "version 0 is never a key's version: pass the version `get` returned, or none \
-                 for a key that must not exist"
-                    .to_string(),
-            ));
-        }
-        if let Some(value) = &value
-            && value.len() > MAX_VALUE_BYTES
-        {
-            return Err(StateError::Limit(format!(
-                "a state value is {} bytes; the limit is {MAX_VALUE_BYTES}",
-                value.len()
-            )));
-        }
-        let staged_bytes: usize = self
-            .staged
-            .iter()
-            .filter(|w| w.key != key)
-            .map(|w| match &w.op {
-                skillhost_state::WriteOp::Set(v) => v.len(),
-                skillhost_state::WriteOp::Delete => 0,
-            })
-            .sum();
-        if staged_bytes + value.as_ref().map_or(0, Vec::len) > MAX_STAGED_BYTES {
-            return Err(StateError::Limit(format!(
-                "a run stages at most {MAX_STAGED_BYTES} bytes of values"
-            )));
-        }
         let write = match value {
             Some(value) => Write::set(key, expected, value),
             None => Write::delete(key, expected),
         };
+        // What the store would refuse at the commit is refused now, in the store's words.
+        skillhost_state::check_write(&write).map_err(refused)?;
+        let value_bytes = |w: &Write| match &w.op {
+            WriteOp::Set(v) => v.len(),
+            WriteOp::Delete => 0,
+        };
+        let staged_bytes: usize = self
+            .staged
+            .iter()
+            .filter(|w| w.key != write.key)
+            .map(value_bytes)
+            .sum();
+        if staged_bytes + value_bytes(&write) > MAX_STAGED_BYTES {
+            return Err(StateError::Limit(format!(
+                "a run stages at most {MAX_STAGED_BYTES} bytes of values"
+            )));
+        }
         let staged = self.staged.len();
         match self.staged.iter_mut().find(|w| w.key == write.key) {
             Some(earlier) => *earlier = write,
@@ -220,7 +206,8 @@ impl StateCapability {
                 "a run calls lock at most {MAX_LOCK_CALLS} times"
             )));
         }
-        check_key(&name)?;
+        // A lock name follows a key's rules (and a lease name's: the same 256 bytes).
+        check_key(&name).map_err(refused)?;
         if let Some(held) = &self.lock {
             if held.lease.name() == name {
                 return Ok(());
@@ -320,13 +307,13 @@ fn host_name() -> String {
         .unwrap_or_else(|| "host".to_string())
 }
 
-fn check_key(key: &str) -> Result<(), StateError> {
-    if key.is_empty() || key.len() > MAX_KEY_BYTES || key.chars().any(char::is_control) {
-        return Err(StateError::Invalid(format!(
-            "a state key or lock name is 1 to {MAX_KEY_BYTES} bytes without control characters"
-        )));
+/// A request the store refuses whatever it holds (a bad key, a value too large), for the guest:
+/// refused before anything was asked of the store, so the run may still commit.
+fn refused(error: StoreError) -> StateError {
+    match error {
+        StoreError::Limit(m) => StateError::Limit(m),
+        other => StateError::Invalid(other.to_string()),
     }
-    Ok(())
 }
 
 /// A run's staged state, for whoever delivers its output: [`PendingState::commit`] once the
@@ -459,8 +446,13 @@ mod tests {
     fn version_zero_is_refused_when_staged_not_at_the_commit() {
         let mut state = capability();
         let refused = state.stage("k".into(), Some(b"v".to_vec()), Some(0));
-        assert!(
-            matches!(refused, Err(StateError::Invalid(m)) if m.starts_with("version 0 is never"))
+        assert_eq!(
+            refused,
+            Err(StateError::Invalid(
+                "state key `k` is expected at version 0, which no value has; expect `None` for a \
+                 key that must not exist"
+                    .to_string()
+            ))
         );
         assert_eq!(state.stage("k".into(), Some(b"v".to_vec()), None), Ok(()));
     }
@@ -468,7 +460,7 @@ mod tests {
     #[test]
     fn a_run_stages_at_most_a_mebibyte_of_values_and_a_key_staged_again_replaces_its_bytes() {
         let mut state = capability();
-        let big = vec![b'x'; MAX_VALUE_BYTES];
+        let big = vec![b'x'; skillhost_state::MAX_VALUE_BYTES];
         for n in 0..16 {
             assert_eq!(
                 state.stage(format!("k{n}"), Some(big.clone()), None),
