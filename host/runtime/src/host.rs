@@ -117,15 +117,7 @@ impl SkillHost {
             Some(connection) => {
                 // State is kept per (tenant, connection, skill): the scope is the host's.
                 let grant = match &self.state {
-                    Some(store) => Some(StateGrant {
-                        store: store.clone(),
-                        scope: skillhost_state::Scope::new(
-                            &connection.tenant,
-                            &connection.name,
-                            id,
-                        )
-                        .map_err(|e| Failure::usage(e.to_string()))?,
-                    }),
+                    Some(store) => Some(StateGrant::for_run(store, &connection, id)?),
                     None => None,
                 };
                 let bound = self

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use skillhost_contract::error::Failure;
+use skillhost_contract::error::{Failure, Reason};
 use skillhost_runtime::capabilities::state::StateStore;
 use skillhost_runtime::compile_cache::CompileCache;
 use skillhost_runtime::host::SkillHost;
@@ -15,6 +15,7 @@ use skillhost_runtime::sandbox::RuntimeOptions;
 use skillhost_state::StoreUrl;
 use skillhost_upstream::connections::Config;
 use skillhost_upstream::outbound::Connector;
+use skillhost_upstream::pacing::PacingBackend;
 
 /// The Defender skills, compiled into this binary by its build script.
 pub static BUILT_IN_SKILLS: &[EmbeddedSkill] = include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -109,6 +110,23 @@ impl GlobalArgs {
             })?,
         };
         Ok(StateStore::new(url))
+    }
+
+    /// Opens `state` and has `connector` pace every API call through it, so that every process
+    /// sharing the store shares each (tenant, app)'s budget. Without the store nothing may be
+    /// sent: a call is never made unpaced.
+    pub async fn pace_through(state: &StateStore, connector: &Connector) -> Result<(), Failure> {
+        let store = state.open().await.map_err(|e| {
+            Failure::skill(format!("cannot pace the connection's calls: {e}"))
+                .with_reason(Reason::Unavailable)
+                .with_hint(format!(
+                    "the state store ({}) paces calls across processes and keeps skills' state; \
+                     make it reachable, or pass --state sqlite:PATH to use a local file",
+                    state.url()
+                ))
+        })?;
+        connector.set_pacing(PacingBackend::Store(store.clone()));
+        Ok(())
     }
 
     /// Starts the runtime and scans the skills.

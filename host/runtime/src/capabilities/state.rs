@@ -84,6 +84,24 @@ pub struct StateGrant {
     pub scope: Scope,
 }
 
+impl StateGrant {
+    /// The state of skill `skill` bound to `connection`, kept in `store`: the scope is
+    /// (the connection's tenant, the connection, the skill). A tenant or connection name the
+    /// store cannot scope by is the caller's error.
+    pub fn for_run(
+        store: &StateStore,
+        connection: &skillhost_upstream::connections::Connection,
+        skill: &str,
+    ) -> Result<StateGrant, skillhost_contract::error::Failure> {
+        let scope = Scope::new(&connection.tenant, &connection.name, skill)
+            .map_err(|e| skillhost_contract::error::Failure::usage(e.to_string()))?;
+        Ok(StateGrant {
+            store: store.clone(),
+            scope,
+        })
+    }
+}
+
 /// A run's lock, renewed in the background while it is held.
 struct HeldLock {
     lease: Lease,

@@ -24,7 +24,6 @@ use crate::pipe::stdout_pipe;
 use skillhost_contract::error::Reason;
 use skillhost_runtime::capabilities::state::PendingState;
 use skillhost_state::StoreError;
-use skillhost_upstream::pacing::PacingBackend;
 
 /// Bytes of output gathered before they are handed to the writer thread (a terminal gets each
 /// row at once anyway): each hand-off wakes that thread for one write, so large hand-offs keep
@@ -135,17 +134,7 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<(), Failure> {
             // sharing it, and keeps the skill's state (contract 0.2). Without it nothing is
             // sent: a call is never made unpaced.
             let state = global.state_store(Some(&config))?;
-            let store = state.open().await.map_err(|e| {
-                Failure::skill(format!("cannot pace the connection's calls: {e}"))
-                    .with_reason(Reason::Unavailable)
-                    .with_hint(format!(
-                        "the state store ({}) paces calls across processes; make it reachable, \
-                         or pass --state sqlite:PATH to use a local file",
-                        state.url()
-                    ))
-            })?;
-            host.connector()
-                .set_pacing(PacingBackend::Store(store.clone()));
+            GlobalArgs::pace_through(&state, host.connector()).await?;
             host.set_state(state);
             // Opened once there is a connection to audit, as before the crates were split.
             if let Some(path) = &args.audit_log {

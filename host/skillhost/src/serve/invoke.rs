@@ -21,7 +21,6 @@ use skillhost_runtime::capabilities::emit::{OutputFull, Ready, Row};
 use skillhost_runtime::capabilities::state::StateGrant;
 use skillhost_runtime::capabilities::{Capabilities, RefuseRows, RowSink};
 use skillhost_runtime::limits::SandboxLimits;
-use skillhost_state::Scope;
 use skillhost_upstream::connections::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -93,22 +92,15 @@ impl Invocation {
             None => Capabilities::none(),
             Some(connection) => {
                 // State is kept per (tenant, connection, skill): the scope is the host's.
-                let scope = Scope::new(
-                    &connection.tenant,
-                    &connection.name,
-                    &self.skill.manifest().id,
-                )
-                .map_err(|e| Failure::usage(e.to_string()))?;
+                let grant =
+                    StateGrant::for_run(&server.state, &connection, &self.skill.manifest().id)?;
                 Capabilities::bound(
                     server
                         .connector
                         .bind(connection, started + self.limits.timeout)
                         .map_err(Failure::usage)?,
                 )
-                .with_state(StateGrant {
-                    store: server.state.clone(),
-                    scope,
-                })
+                .with_state(grant)
             }
         };
         let bound = capabilities.connection.clone();

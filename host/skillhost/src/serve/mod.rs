@@ -30,7 +30,7 @@ use std::time::Duration;
 use clap::Args;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use skillhost_contract::error::{Failure, Reason};
+use skillhost_contract::error::Failure;
 use skillhost_contract::text::escape;
 use skillhost_runtime::capabilities::state::StateStore;
 use skillhost_runtime::limits::{SandboxLimits, parse_bytes, parse_duration};
@@ -39,7 +39,6 @@ use skillhost_runtime::sandbox::{Runtime, RuntimeOptions};
 use skillhost_upstream::audit::AuditLog;
 use skillhost_upstream::connections::Config;
 use skillhost_upstream::outbound::Connector;
-use skillhost_upstream::pacing::PacingBackend;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
@@ -274,16 +273,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
     };
     let connector = Connector::new(None);
     // Every server sharing the store paces each (tenant, app) against one budget.
-    let store = state.open().await.map_err(|e| {
-        Failure::skill(format!("cannot open the state store: {e}"))
-            .with_reason(Reason::Unavailable)
-            .with_hint(format!(
-                "the state store ({}) paces calls across servers and keeps skills' state; \
-                 make it reachable, or pass --state sqlite:PATH",
-                state.url()
-            ))
-    })?;
-    connector.set_pacing(PacingBackend::Store(store.clone()));
+    GlobalArgs::pace_through(&state, &connector).await?;
     if let Some(audit) = &audit {
         connector.set_audit_shared(audit.clone());
     }
