@@ -175,6 +175,31 @@ fn timed(cmd: &mut Command) -> Duration {
     elapsed
 }
 
+/// Whether `curl` runs here (the baselines of two rows are curl processes).
+fn curl_available() -> bool {
+    Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The token request of the Defender API to `sim`, as curl sends it: the URL and the form.
+fn token_request(sim: &Simulator) -> (String, String) {
+    (
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            sim.base_url(),
+            simulator::DEFAULT_TENANT_ID
+        ),
+        format!(
+            "client_id={}&client_secret={}&scope=https%3A%2F%2Fapi.security.microsoft.com%2F.default&grant_type=client_credentials",
+            simulator::DEFAULT_CLIENT_ID,
+            simulator::DEFAULT_CLIENT_SECRET
+        ),
+    )
+}
+
 /// The CLI's `get` against two curl calls (token, then GET) on the same simulator.
 fn cli_against_curl(sizes: &Sizes) -> (Duration, Option<Duration>) {
     let sim = Simulator::start(
@@ -210,21 +235,11 @@ fn cli_against_curl(sizes: &Sizes) -> (Duration, Option<Duration>) {
     timed(&mut cli()); // warms the compile cache
     let cli_median = median((0..sizes.cli_runs).map(|_| timed(&mut cli())).collect());
 
-    let curl_available = Command::new("curl")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !curl_available {
+    if !curl_available() {
         return (cli_median, None);
     }
     let base = sim.base_url();
-    let token_url = format!("{base}/{}/oauth2/v2.0/token", simulator::DEFAULT_TENANT_ID);
-    let form = format!(
-        "client_id={}&client_secret={}&scope=https%3A%2F%2Fapi.security.microsoft.com%2F.default&grant_type=client_credentials",
-        simulator::DEFAULT_CLIENT_ID,
-        simulator::DEFAULT_CLIENT_SECRET
-    );
+    let (token_url, form) = token_request(&sim);
     let pair = || {
         let started = Instant::now();
         let out = Command::new("curl")

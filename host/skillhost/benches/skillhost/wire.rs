@@ -82,12 +82,7 @@ fn pages(first: String, bearer: &str) -> (Vec<String>, usize) {
 /// The end-to-end row over `incidents` realistic incidents, `runs` alternated runs of each;
 /// `None` when curl is not installed.
 pub fn measure(incidents: usize, runs: usize) -> Option<WireFigures> {
-    let curl_available = Command::new("curl")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !curl_available {
+    if !super::curl_available() {
         return None;
     }
     let sim = Simulator::start(
@@ -123,18 +118,9 @@ pub fn measure(incidents: usize, runs: usize) -> Option<WireFigures> {
     let filter = summary["filter"].as_str().expect("filter").to_string();
 
     let base = sim.base_url();
-    let token: Value = serde_json::from_str(&curl(&[
-        "-X",
-        "POST",
-        &format!("{base}/{}/oauth2/v2.0/token", simulator::DEFAULT_TENANT_ID),
-        "-d",
-        &format!(
-            "client_id={}&client_secret={}&scope=https%3A%2F%2Fapi.security.microsoft.com%2F.default&grant_type=client_credentials",
-            simulator::DEFAULT_CLIENT_ID,
-            simulator::DEFAULT_CLIENT_SECRET
-        ),
-    ]))
-    .expect("token JSON");
+    let (token_url, form) = super::token_request(&sim);
+    let token: Value =
+        serde_json::from_str(&curl(&["-X", "POST", &token_url, "-d", &form])).expect("token JSON");
     let bearer = format!(
         "Authorization: Bearer {}",
         token["access_token"].as_str().expect("token")
