@@ -1223,6 +1223,15 @@ fn rendered(state: &SimState, incident: &Value, graph: bool, expand: bool) -> Ar
     text
 }
 
+/// The id a new incident gets: one past the highest of `incidents` (ids start at 100,001).
+fn next_id<'a>(incidents: impl Iterator<Item = &'a Value>) -> u64 {
+    incidents
+        .filter_map(|i| i["incidentId"].as_u64())
+        .max()
+        .unwrap_or(100_000)
+        + 1
+}
+
 /// Salt of the live simulator's generator, so its draws differ from the data's and the faults'.
 const LIVE_SEED_SALT: u64 = 0x11fe_5eed;
 
@@ -1276,12 +1285,7 @@ fn live_change(state: &SimState, rng: &mut fastrand::Rng, delay: SignedDuration)
     };
     promote(state, &mut incidents);
     let mut pending = state.pending.lock().unwrap_or_else(PoisonError::into_inner);
-    let known = incidents.iter().chain(pending.iter().map(|(_, v)| v));
-    let next_id = known
-        .filter_map(|i| i["incidentId"].as_u64())
-        .max()
-        .unwrap_or(100_000)
-        + 1;
+    let next_id = next_id(incidents.iter().chain(pending.iter().map(|(_, v)| v)));
     let version = if incidents.is_empty() || rng.u32(0..3) == 0 {
         data::incident(
             rng,
@@ -1338,12 +1342,7 @@ fn next_link(query: &HashMap<String, String>, base: &str, graph: bool, next_skip
 /// updated: `$skip` paging now serves that one again, newer, on the next page.
 fn churn(state: &SimState, incidents: &mut Vec<Value>, last_served: Option<u64>) {
     let now = Timestamp::now();
-    let next_id = incidents
-        .iter()
-        .filter_map(|i| i["incidentId"].as_u64())
-        .max()
-        .unwrap_or(100_000)
-        + 1;
+    let next_id = next_id(incidents.iter());
     let mut rng = fastrand::Rng::with_seed(state.config.seed ^ 0xc4a2);
     let fresh = data::incident(
         &mut rng,
