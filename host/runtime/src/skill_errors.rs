@@ -41,7 +41,8 @@ pub fn skill_error_failure(skill: &str, error: SkillError, api: Option<Api>) -> 
         E::Conflict(m) => Failure::skill(format!("conflict: {m}"))
             .with_hint(
                 "another run is doing the same work now; run again once it has ended (the lock \
-                 of a run that was killed expires within a minute)",
+                 of a run that was killed expires by itself: within a minute unless --lock-ttl \
+                 says otherwise)",
             )
             .with_reason(Reason::Conflict),
         E::Internal(m) => {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use clap::Args;
 use skillhost_contract::error::{Failure, Reason};
-use skillhost_runtime::capabilities::state::StateStore;
+use skillhost_runtime::capabilities::state::{MAX_LOCK_TTL, MIN_LOCK_TTL, StateStore};
 use skillhost_runtime::compile_cache::CompileCache;
 use skillhost_runtime::host::SkillHost;
-use skillhost_runtime::limits::parse_bytes;
+use skillhost_runtime::limits::{parse_bytes, parse_duration};
 use skillhost_runtime::registry::{EmbeddedSkill, RegistryLimits, SkillSource};
 use skillhost_runtime::sandbox::RuntimeOptions;
 use skillhost_state::StoreUrl;
@@ -52,6 +52,17 @@ pub struct GlobalArgs {
     /// sqlite:$XDG_STATE_HOME/skillhost/state.db].
     #[arg(long, global = true, value_name = "URL", env = "SKILLHOST_STATE")]
     pub state: Option<String>,
+
+    /// How long a run's lock on its state (an incremental cursor) lasts unless the run renews
+    /// it, such as 60s: a killed run blocks its cursor this long at most (3s to 60m).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "SKILLHOST_LOCK_TTL",
+        default_value = "60s"
+    )]
+    pub lock_ttl: String,
 
     /// Log more to stderr (-v: debug, -vv: trace). SKILLHOST_LOG takes a tracing filter too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -109,7 +120,16 @@ impl GlobalArgs {
                     .with_hint("pass --state sqlite:PATH or set SKILLHOST_STATE")
             })?,
         };
-        Ok(StateStore::new(url))
+        let ttl = parse_duration(&self.lock_ttl)
+            .ok()
+            .filter(|ttl| (MIN_LOCK_TTL..=MAX_LOCK_TTL).contains(ttl))
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "--lock-ttl {:?}: give a duration from 3s to 60m, such as 60s",
+                    self.lock_ttl
+                ))
+            })?;
+        Ok(StateStore::new(url).with_lock_ttl(ttl))
     }
 
     /// Opens `state` and has `connector` pace every API call through it, so that every process

@@ -201,6 +201,15 @@ impl RowPrinter {
         Ok(())
     }
 
+    /// Hands every row printed so far to the output (a `table` prints its window first), so
+    /// that what follows, the summary, can wait until the rows were delivered.
+    pub fn flush_rows(&mut self) -> std::io::Result<()> {
+        if self.format == OutputFormat::Table && self.widths.is_none() && !self.window.is_empty() {
+            self.print_window()?;
+        }
+        self.out.flush()
+    }
+
     /// Ends the output of a run that failed: the rows printed so far are kept (a `table`
     /// prints its window), nothing is added.
     pub fn abandon(mut self) -> std::io::Result<()> {

@@ -185,6 +185,26 @@ impl Write for PipeWriter {
 }
 
 impl StdoutPipe {
+    /// Waits, until the deadline at most, for everything written so far to have been written
+    /// to stdout and flushed; the pipe stays open. `TimedOut` when the reader did not take it
+    /// in time.
+    pub fn sync(&self) -> std::io::Result<()> {
+        let queue = wait_until(
+            &self.shared.changed,
+            self.shared.lock(),
+            self.deadline,
+            |q| q.failed.is_some() || q.queued == 0,
+        );
+        match queue.failed {
+            Some(kind) => Err(kind.into()),
+            None if queue.queued == 0 => Ok(()),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the reader of the output did not take it all before the deadline",
+            )),
+        }
+    }
+
     /// Closes the pipe and waits, until the deadline at most, for the writer to have written
     /// everything. `TimedOut` when the reader did not take it all in time.
     pub fn finish(self) -> std::io::Result<()> {

@@ -326,14 +326,19 @@ fn the_vendored_sdk_is_the_sdk_and_binds_the_contract() {
         found
     };
     assert_eq!(files(&vendored), files(&sdk));
-    assert_eq!(
-        std::fs::read(sdk.join("wit/skill@0.1.0/skill.wit")).expect("SDK's WIT"),
-        std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit/skill@0.1.0/skill.wit")
-        )
-        .expect("contract WIT"),
-        "the SDK's copy of the WIT is the contract's"
-    );
+    for version in ["0.1.0", "0.2.0"] {
+        let wit = format!("wit/skill@{version}/skill.wit");
+        assert_eq!(
+            std::fs::read(sdk.join(&wit)).expect("SDK's WIT"),
+            std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../..")
+                    .join(&wit)
+            )
+            .expect("contract WIT"),
+            "the SDK's copy of {wit} is the contract's"
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,8 @@
 use serde_json::json;
 use skillhost_guest::SkillError;
 
-use crate::paging::{Dedup, Fetch, Pager};
+use crate::incremental::Cursor;
+use crate::paging::{Dedup, Fetch, Pager, Released};
 use crate::params::ListRequest;
 use crate::rows::Rows;
 
@@ -16,15 +17,27 @@ pub fn detections(
     fetch: &mut dyn Fetch,
     emit: &mut dyn FnMut(&str) -> Result<(), SkillError>,
 ) -> Result<String, SkillError> {
-    detections_on(Pager::new(request), request, fetch, emit)
+    detections_on(Pager::new(request), request, fetch, emit, None)
 }
 
-/// [`detections`] with the pager given (tests give it a small window).
+/// [`detections`] of an incremental run: only the rows of the versions `cursor` admits (those
+/// no completed run delivered); the summary gains `cursor` ([`Cursor::summary`]).
+pub fn detections_new(
+    request: &ListRequest,
+    fetch: &mut dyn Fetch,
+    emit: &mut dyn FnMut(&str) -> Result<(), SkillError>,
+    cursor: &mut Cursor,
+) -> Result<String, SkillError> {
+    detections_on(Pager::new(request), request, fetch, emit, Some(cursor))
+}
+
+/// [`detections`] with the pager given (tests give it a small window), through `cursor` if any.
 pub(crate) fn detections_on(
     mut pager: Pager,
     request: &ListRequest,
     fetch: &mut dyn Fetch,
     emit: &mut dyn FnMut(&str) -> Result<(), SkillError>,
+    mut cursor: Option<&mut Cursor>,
 ) -> Result<String, SkillError> {
     // Incidents are held as their serialized rows, a fraction of a parsed incident's size.
     let mut dedup: Dedup<Rows> = Dedup::default();
@@ -35,10 +48,21 @@ pub(crate) fn detections_on(
     let remembered = request.page_size * 2;
     let mut rows = 0u64;
     let limit = request.limit.unwrap_or(usize::MAX);
-    let mut send = |released: Vec<Rows>, rows: &mut u64| -> Result<(), SkillError> {
-        for row in released.iter().flat_map(Rows::iter) {
-            emit(row)?;
-            *rows += 1;
+    let mut send = |released: Vec<Released<Rows>>,
+                    rows: &mut u64,
+                    cursor: &mut Option<&mut Cursor>|
+     -> Result<(), SkillError> {
+        for incident in released {
+            // An incremental run drops the versions a completed run delivered.
+            if let Some(cursor) = cursor.as_deref_mut()
+                && !cursor.admit(incident.id.as_deref(), incident.version)
+            {
+                continue;
+            }
+            for row in incident.item.iter() {
+                emit(row)?;
+                *rows += 1;
+            }
         }
         Ok(())
     };
@@ -49,19 +73,32 @@ pub(crate) fn detections_on(
             }
             dedup.accept(incident.id, incident.version, incident.rows);
             let ready = dedup.pending().saturating_sub(hold);
-            send(dedup.release(ready, remembered), &mut rows)
+            send(
+                dedup.release_keyed(ready, remembered),
+                &mut rows,
+                &mut cursor,
+            )
         };
         if pager.next_page_rows(fetch, &mut on_incident)?.is_none() {
             break;
         }
     }
     let incidents = dedup.accepted;
-    send(dedup.release(usize::MAX, 0), &mut rows)?;
-    Ok(summary(request, pager.pages(), incidents, rows))
+    send(dedup.release_keyed(usize::MAX, 0), &mut rows, &mut cursor)?;
+    let mut summary = summary(request, pager.pages(), incidents, rows);
+    if let Some(cursor) = cursor {
+        summary["cursor"] = cursor.summary();
+    }
+    Ok(summary.to_string())
 }
 
 /// The summary of a run.
-pub(crate) fn summary(request: &ListRequest, pages: usize, incidents: usize, rows: u64) -> String {
+pub(crate) fn summary(
+    request: &ListRequest,
+    pages: usize,
+    incidents: usize,
+    rows: u64,
+) -> serde_json::Value {
     json!({
         "api": request.api.service(),
         "filter": request.filter,
@@ -69,5 +106,4 @@ pub(crate) fn summary(request: &ListRequest, pages: usize, incidents: usize, row
         "incidents": incidents,
         "rows": rows,
     })
-    .to_string()
 }

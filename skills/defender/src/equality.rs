@@ -819,7 +819,7 @@ fn run_detections(
     let result = if fast {
         let mut pager = Pager::new(request);
         pager.window_sizes(window[0], window[1], window[2]);
-        crate::detections::detections_on(pager, request, &mut fetch, &mut emit)
+        crate::detections::detections_on(pager, request, &mut fetch, &mut emit, None)
     } else {
         reference::detections(request, &mut fetch, &mut emit)
     };
@@ -831,7 +831,7 @@ fn run_list(script: &Script, request: &ListRequest, fast: bool, window: [usize; 
     let result = if fast {
         let mut pager = Pager::new(request);
         pager.window_sizes(window[0], window[1], window[2]);
-        list_all_on(pager, request, &mut fetch).map(|(incidents, pages)| {
+        list_all_on(pager, request, &mut fetch, None).map(|(incidents, pages)| {
             crate::paging::list_result(request.api, &request.filter, pages, &incidents)
         })
     } else {

@@ -16,6 +16,7 @@ pub mod detections;
 mod equality;
 pub mod errors;
 pub(crate) mod incident;
+pub mod incremental;
 pub(crate) mod json;
 pub(crate) mod page;
 pub mod paging;
@@ -24,7 +25,7 @@ pub mod reference;
 pub mod rows;
 pub mod workload;
 
-pub use detections::detections;
+pub use detections::{detections, detections_new};
 pub use errors::{api_error, fetch_error};
 pub use paging::{Body, Fetch, Page, Pager};
 pub use params::{Api, ListRequest};

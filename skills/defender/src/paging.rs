@@ -17,6 +17,7 @@ use skillhost_guest::{HttpError, SkillError, UpstreamError};
 
 use crate::errors::{api_error, fetch_error};
 use crate::incident::{ListedParse, ParsedIncident};
+use crate::incremental::Cursor;
 use crate::page::{Buffers, PageItem};
 use crate::params::{Api, ListRequest};
 use crate::reference;
@@ -383,6 +384,16 @@ pub fn encode(value: &str) -> String {
     out
 }
 
+/// An item [`Dedup`] handed out, with the incident id and version it was accepted with.
+pub struct Released<T> {
+    /// The incident's id, if it had one.
+    pub id: Option<String>,
+    /// The incident's `lastUpdateTime`, if it had one.
+    pub version: Option<jiff::Timestamp>,
+    /// The item.
+    pub item: T,
+}
+
 struct Pending<T> {
     id: Option<String>,
     version: Option<jiff::Timestamp>,
@@ -477,15 +488,27 @@ impl<T> Dedup<T> {
     /// Hands out the first `count` pending items (all of them for `usize::MAX`), remembering up
     /// to `remember` released ids so that a late duplicate is still recognised.
     pub fn release(&mut self, count: usize, remember: usize) -> Vec<T> {
+        self.release_keyed(count, remember)
+            .into_iter()
+            .map(|released| released.item)
+            .collect()
+    }
+
+    /// [`Dedup::release`], each item with the incident id and version it was accepted with.
+    pub fn release_keyed(&mut self, count: usize, remember: usize) -> Vec<Released<T>> {
         let count = count.min(self.pending.len());
         let mut out = Vec::with_capacity(count);
         for pending in self.pending.drain(..count) {
-            if let Some(id) = pending.id {
-                self.pending_index.remove(&id);
+            if let Some(id) = &pending.id {
+                self.pending_index.remove(id);
                 self.released.insert(id.clone());
-                self.released_order.push_back(id);
+                self.released_order.push_back(id.clone());
             }
-            out.push(pending.item);
+            out.push(Released {
+                id: pending.id,
+                version: pending.version,
+                item: pending.item,
+            });
         }
         self.first += count as u64;
         while self.released_order.len() > remember {
@@ -503,14 +526,25 @@ pub fn list_all(
     request: &ListRequest,
     fetch: &mut dyn Fetch,
 ) -> Result<(Vec<String>, usize), SkillError> {
-    list_all_on(Pager::new(request), request, fetch)
+    list_all_on(Pager::new(request), request, fetch, None)
 }
 
-/// [`list_all`] with the pager given (tests give it a small window).
+/// [`list_all`] of an incremental run: only the versions `cursor` admits (those no completed
+/// run delivered).
+pub fn list_new(
+    request: &ListRequest,
+    fetch: &mut dyn Fetch,
+    cursor: &mut Cursor,
+) -> Result<(Vec<String>, usize), SkillError> {
+    list_all_on(Pager::new(request), request, fetch, Some(cursor))
+}
+
+/// [`list_all`] with the pager given (tests give it a small window), through `cursor` if any.
 pub(crate) fn list_all_on(
     mut pager: Pager,
     request: &ListRequest,
     fetch: &mut dyn Fetch,
+    mut cursor: Option<&mut Cursor>,
 ) -> Result<(Vec<String>, usize), SkillError> {
     let mut dedup = Dedup::default();
     while let Some(page) = pager.next_page_listed(fetch)? {
@@ -524,7 +558,16 @@ pub(crate) fn list_all_on(
             break;
         }
     }
-    Ok((dedup.release(usize::MAX, 0), pager.pages()))
+    let incidents = dedup
+        .release_keyed(usize::MAX, 0)
+        .into_iter()
+        .filter(|r| match cursor.as_deref_mut() {
+            Some(cursor) => cursor.admit(r.id.as_deref(), r.version),
+            None => true,
+        })
+        .map(|r| r.item)
+        .collect();
+    Ok((incidents, pager.pages()))
 }
 
 /// The list skill's result: `{api, filter, pages, count, incidents}`, the incidents given as

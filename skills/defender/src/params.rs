@@ -99,10 +99,22 @@ impl ListRequest {
     /// Validates `input` (already type-checked by the host) for `api`, with `now` as the end of
     /// a rolling window.
     pub fn from_input(input: &Value, api: Api, now: Timestamp) -> Result<ListRequest, SkillError> {
+        Self::from_input_starting(input, api, now, None)
+    }
+
+    /// [`ListRequest::from_input`], the window starting at `start` when given (an incremental
+    /// run's cursor) instead of where the parameters put it.
+    pub fn from_input_starting(
+        input: &Value,
+        api: Api,
+        now: Timestamp,
+        start: Option<Timestamp>,
+    ) -> Result<ListRequest, SkillError> {
         // Whole seconds: the filter is logged and compared by people, and sub-second precision
         // buys nothing against the API's own timestamps.
         let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
-        let (start, end) = window(input, now)?;
+        let (window_start, end) = window(input, now)?;
+        let start = start.unwrap_or(window_start);
         let time_field = input["time_field"].as_str().unwrap_or("lastUpdateTime");
         if !["lastUpdateTime", "createdTime"].contains(&time_field) {
             return Err(invalid(format!(
@@ -133,6 +145,12 @@ impl ListRequest {
             limit,
         })
     }
+}
+
+/// Where the window of `input` starts, with `now` as the end of a rolling window.
+pub fn window_start(input: &Value, now: Timestamp) -> Result<Timestamp, SkillError> {
+    let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
+    Ok(window(input, now)?.0)
 }
 
 /// The window's start and optional end: `start_time`/`end_time` when given, else `duration`

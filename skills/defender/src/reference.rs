@@ -178,12 +178,7 @@ pub fn detections(
     }
     let incidents = dedup.accepted;
     send(dedup.release(usize::MAX, 0), &mut rows)?;
-    Ok(crate::detections::summary(
-        request,
-        pager.pages(),
-        incidents,
-        rows,
-    ))
+    Ok(crate::detections::summary(request, pager.pages(), incidents, rows).to_string())
 }
 
 /// Lists every incident of `request` as `Value`s, de-duplicated (the list skill as it was;

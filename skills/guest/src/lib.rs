@@ -1,10 +1,13 @@
-//! The Rust SDK of skillhost skills: bindings of the contract `skillhost:skill@0.1.0` and the
-//! helpers every skill needs.
+//! The Rust SDK of skillhost skills: bindings of the contract `skillhost:skill@0.1.0` (or, with
+//! the `state` feature, `skillhost:skill@0.2.0`) and the helpers every skill needs.
 //!
-//! The crate carries its own copy of the WIT it binds (`wit/skill@0.1.0`) and inherits nothing
-//! from a workspace, so it builds wherever it is: `skillhost new` copies it into each new Rust
-//! skill project (`vendor/skillhost-guest`), and a skill elsewhere can depend on it by path. Its
-//! version follows the contract: 0.1.x binds `skillhost:skill@0.1.0`.
+//! The crate carries its own copy of the WIT it binds (`wit/skill@0.1.0`, `wit/skill@0.2.0`) and
+//! inherits nothing from a workspace, so it builds wherever it is: `skillhost new` copies it into
+//! each new Rust skill project (`vendor/skillhost-guest`), and a skill elsewhere can depend on it
+//! by path. Its version follows the newest contract it can bind: 0.2.x binds
+//! `skillhost:skill@0.1.0` by default, so a skill that keeps nothing runs on every host that
+//! speaks 0.1.0, and `skillhost:skill@0.2.0` with the feature `state`, which adds [`state`]
+//! (values kept from one run to the next, and locks) and the `conflict` error.
 //!
 //! ```ignore
 //! use skillhost_guest::{Guest, Input, ParamKind, ParamSpec, SkillError, SkillInfo};
@@ -37,8 +40,11 @@ pub mod describe;
 pub mod errors;
 pub mod input;
 pub mod odata;
+#[cfg(feature = "state")]
+pub mod state;
 
 /// Generated bindings of the `skill` world.
+#[cfg(not(feature = "state"))]
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -50,8 +56,25 @@ pub mod bindings {
     });
 }
 
+/// Generated bindings of the `skill` world.
+#[cfg(feature = "state")]
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "skill",
+        path: "wit/skill@0.2.0",
+        pub_export_macro: true,
+        export_macro_name: "export_skill",
+        default_bindings_module: "skillhost_guest::bindings",
+    });
+}
+
 /// The contract version this SDK binds, as it appears in the component's import and export names.
+#[cfg(not(feature = "state"))]
 pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The contract version this SDK binds, as it appears in the component's import and export names.
+#[cfg(feature = "state")]
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 pub use bindings::export_skill;
 pub use bindings::exports::skillhost::skill::guest::Guest;

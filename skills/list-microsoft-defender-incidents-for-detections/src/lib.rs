@@ -3,7 +3,8 @@
 //! stays flat however many incidents there are. Returns a summary. The run itself is
 //! [`defender::detections`].
 
-use defender::{COLUMNS, HostFetch, ListRequest, bound_api, params::list_parameters, parse_input};
+use defender::incremental::{self, HostState};
+use defender::{COLUMNS, HostFetch, bound_api, params::list_parameters, parse_input};
 use skillhost_guest::{Guest, OutputKind, SkillError, SkillInfo};
 
 struct Detections;
@@ -17,23 +18,31 @@ impl Guest for Detections {
         );
         info.name = "Microsoft Defender incidents for detections".into();
         info.parameters = list_parameters();
+        info.parameters
+            .extend(incremental::incremental_parameters());
         info.services = vec!["defender".into(), "graph".into()];
         info.output = OutputKind::Dataset;
         info.columns = COLUMNS.iter().map(|c| c.to_string()).collect();
         info.output_description =
-            "rows: one per (incident, alert), an incident without alerts gives one row with null alert columns; summary: {api, filter, pages, incidents, rows}".into();
+            "rows: one per (incident, alert), an incident without alerts gives one row with null alert columns; summary: {api, filter, pages, incidents, rows}, and with `incremental` the cursor: {name, from, next, delivered, already_delivered}".into();
         info
     }
 
     fn invoke(input: String) -> Result<String, SkillError> {
         let input = parse_input(&input)?;
         let api = bound_api();
-        let request = ListRequest::from_input(&input, api, jiff::Timestamp::now())?;
+        let (request, cursor) =
+            incremental::begin(&input, api, jiff::Timestamp::now(), &mut HostState)?;
         // Each row is written as JSON text straight from the incident parsed out of the page, and
         // emitted as soon as no later page can replace its incident.
-        defender::detections(&request, &mut HostFetch, &mut |row| {
-            skillhost_guest::emit(row).map_err(SkillError::Denied)
-        })
+        let mut emit = |row: &str| skillhost_guest::emit(row).map_err(SkillError::Denied);
+        let Some(mut cursor) = cursor else {
+            return defender::detections(&request, &mut HostFetch, &mut emit);
+        };
+        let summary = defender::detections_new(&request, &mut HostFetch, &mut emit, &mut cursor)?;
+        // Staged: the host moves the cursor only once every row was delivered.
+        cursor.stage(&mut HostState)?;
+        Ok(summary)
     }
 }
 

@@ -29,11 +29,16 @@ use skillhost_state::{
 };
 use tokio::sync::OnceCell;
 
-/// How long a run's lock lasts unless renewed: a killed run blocks its lock this long at most.
+/// How long a run's lock lasts unless renewed, by default: a killed run blocks its lock this
+/// long at most ([`StateStore::with_lock_ttl`] changes it).
 pub const LOCK_TTL: Duration = Duration::from_secs(60);
 
-/// How often a live run renews its lock.
-const LOCK_RENEWAL: Duration = Duration::from_secs(20);
+/// The shortest lock lifetime accepted: a live run renews at a third of it, and a renewal must
+/// get through a busy store in time.
+pub const MIN_LOCK_TTL: Duration = Duration::from_secs(3);
+
+/// The longest lock lifetime accepted: a killed run blocks its cursor that long.
+pub const MAX_LOCK_TTL: Duration = Duration::from_secs(3600);
 
 /// The most `state` calls one run makes: each may be a store round trip, and on SQLite a
 /// `lock` takes the database's write lock that every process's pacing also needs, so a guest
@@ -52,6 +57,7 @@ pub const MAX_STAGED_BYTES: usize = 1 << 20;
 pub struct StateStore {
     url: StoreUrl,
     opened: Arc<OnceCell<Store>>,
+    lock_ttl: Duration,
 }
 
 impl StateStore {
@@ -60,7 +66,20 @@ impl StateStore {
         StateStore {
             url,
             opened: Arc::new(OnceCell::new()),
+            lock_ttl: LOCK_TTL,
         }
+    }
+
+    /// The same store, its runs' locks lasting `ttl` unless renewed (clamped to
+    /// [`MIN_LOCK_TTL`]..=[`MAX_LOCK_TTL`]); a live run renews at a third of it.
+    pub fn with_lock_ttl(mut self, ttl: Duration) -> Self {
+        self.lock_ttl = ttl.clamp(MIN_LOCK_TTL, MAX_LOCK_TTL);
+        self
+    }
+
+    /// How long a run's lock lasts unless renewed.
+    pub fn lock_ttl(&self) -> Duration {
+        self.lock_ttl
     }
 
     /// Where the store is.
@@ -249,7 +268,7 @@ impl StateCapability {
             RUNS.fetch_add(1, Ordering::Relaxed)
         );
         let lease = match store
-            .acquire_lease(&grant.scope, &name, &holder, LOCK_TTL)
+            .acquire_lease(&grant.scope, &name, &holder, grant.store.lock_ttl)
             .await
         {
             Ok(lease) => lease,
@@ -262,7 +281,7 @@ impl StateCapability {
             }
             Err(e) => return Err(self.failed(e)),
         };
-        let renewer = tokio::spawn(renew(store, lease.clone()));
+        let renewer = tokio::spawn(renew(store, lease.clone(), grant.store.lock_ttl));
         self.lock = Some(HeldLock { lease, renewer });
         Ok(())
     }
@@ -302,11 +321,11 @@ impl Drop for StateCapability {
     }
 }
 
-/// Renews `lease` until the task is aborted or the lease is lost.
-async fn renew(store: Store, lease: Lease) {
+/// Renews `lease` for `ttl` every third of it, until the task is aborted or the lease is lost.
+async fn renew(store: Store, lease: Lease, ttl: Duration) {
     loop {
-        tokio::time::sleep(LOCK_RENEWAL).await;
-        match store.renew_lease(&lease, LOCK_TTL).await {
+        tokio::time::sleep(ttl / 3).await;
+        match store.renew_lease(&lease, ttl).await {
             Ok(()) => {}
             // The commit, conditional on the lease, will fail and say so.
             Err(StoreError::LeaseLost { .. }) => return,
@@ -427,7 +446,7 @@ impl Drop for PendingState {
         let (Some(grant), Ok(runtime)) =
             (self.grant.clone(), tokio::runtime::Handle::try_current())
         else {
-            // No runtime to release it on: it expires within LOCK_TTL.
+            // No runtime to release it on: it expires within the store's lock lifetime.
             return;
         };
         runtime.spawn(async move {

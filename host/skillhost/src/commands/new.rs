@@ -122,8 +122,16 @@ pub const RUST_SDK: &[(&str, &str)] = &[
         include_str!("../../../../skills/guest/src/odata.rs"),
     ),
     (
+        "src/state.rs",
+        include_str!("../../../../skills/guest/src/state.rs"),
+    ),
+    (
         "wit/skill@0.1.0/skill.wit",
         include_str!("../../../../skills/guest/wit/skill@0.1.0/skill.wit"),
+    ),
+    (
+        "wit/skill@0.2.0/skill.wit",
+        include_str!("../../../../skills/guest/wit/skill@0.2.0/skill.wit"),
     ),
 ];
 

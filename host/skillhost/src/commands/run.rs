@@ -210,14 +210,8 @@ pub async fn invoke_and_print(
             return Err(failure);
         }
     };
-    let (printed, state) = match result {
-        Ok(invocation) => (
-            match manifest.output {
-                OutputKind::Dataset => printer.finish_dataset(&invocation.output),
-                OutputKind::Object => printer.finish_object(invocation.output),
-            },
-            invocation.state,
-        ),
+    let invocation = match result {
+        Ok(invocation) => invocation,
         Err(failure) => {
             // The rows printed so far still reach the reader, within the deadline.
             let _ = printer.abandon();
@@ -225,16 +219,60 @@ pub async fn invoke_and_print(
             return Err(failure);
         }
     };
-    // The pipe is finished whatever printing came to, so what was queued is not lost.
-    let finished = pipe.finish();
-    let delivered = printed.and(finished);
-    let e = match delivered {
-        // Every row reached stdout: only now may the run's state (a cursor) move on.
-        Ok(()) => return commit_state(&manifest.id, state).await,
-        Err(e) => e,
+    let state = invocation.state;
+    let (delivered, committed) = match manifest.output {
+        OutputKind::Dataset => {
+            let mut printer = printer;
+            // Every row reaches stdout first: only then may the run's state (a cursor) move
+            // on, and the summary printed after says whether it did.
+            match printer.flush_rows().and_then(|()| pipe.sync()) {
+                Ok(()) => {
+                    let committed = commit_state(&manifest.id, state).await;
+                    let mut summary = invocation.output;
+                    if let (Some(outcome), Some(fields)) = (&committed, summary.as_object_mut()) {
+                        let note = match outcome {
+                            Ok(()) => "committed".to_string(),
+                            Err(_) => "not committed".to_string(),
+                        };
+                        fields.insert("state".into(), note.into());
+                    }
+                    let printed = printer.finish_dataset(&summary);
+                    (printed.and(pipe.finish()), committed)
+                }
+                Err(e) => {
+                    // Not every row was delivered, so the state stays where it was.
+                    state.abandon().await;
+                    let _ = printer.abandon();
+                    let _ = pipe.finish();
+                    (Err(e), None)
+                }
+            }
+        }
+        OutputKind::Object => {
+            let printed = printer.finish_object(invocation.output);
+            // The pipe is finished whatever printing came to, so what was queued is not lost.
+            let delivered = printed.and(pipe.finish());
+            match delivered {
+                // The whole result reached stdout: only now may the run's state move on.
+                Ok(()) => return commit_state(&manifest.id, state).await.unwrap_or(Ok(())),
+                Err(e) => {
+                    // Not all of it was delivered, so the state stays where it was.
+                    state.abandon().await;
+                    (Err(e), None)
+                }
+            }
+        }
     };
-    // Not every row was delivered, so the state stays where it was.
-    state.abandon().await;
+    let e = match (delivered, committed) {
+        (Ok(()), None) => return Ok(()),
+        (Ok(()), Some(outcome)) => return outcome,
+        (Err(e), Some(outcome)) => {
+            // The rows went out (and the state was settled); only the summary did not.
+            outcome?;
+            e
+        }
+        (Err(e), None) => e,
+    };
     match e {
         // A closed pipe (`| head`) is the reader's choice, not an error.
         e if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -248,13 +286,13 @@ pub async fn invoke_and_print(
     }
 }
 
-/// Commits a delivered run's state. A failure says the output went out but the state did not
-/// move, so the next run delivers the same again (never skips).
-async fn commit_state(id: &str, state: PendingState) -> Result<(), Failure> {
+/// Commits a delivered run's state (`None`: the run staged nothing). A failure says the output
+/// went out but the state did not move, so the next run delivers the same again (never skips).
+async fn commit_state(id: &str, state: PendingState) -> Option<Result<(), Failure>> {
     if state.is_empty() {
-        return Ok(());
+        return None;
     }
-    match state.commit().await {
+    Some(match state.commit().await {
         Ok(committed) => {
             tracing::debug!(skill = id, writes = committed.writes, "state committed");
             Ok(())
@@ -273,7 +311,7 @@ async fn commit_state(id: &str, state: PendingState) -> Result<(), Failure> {
             )
             .with_reason(reason))
         }
-    }
+    })
 }
 
 /// The invocation's side of the printer: rows in, progress counted.

@@ -28,7 +28,8 @@ use super::Server;
 use super::catalog::ServedSkill;
 use super::metrics::Finished;
 use super::reply::{
-    Body, error_document, failure_response, json_bytes_response, json_line, ndjson_response,
+    Body, ROWS_END, error_document, failure_response, json_bytes_response, json_line,
+    ndjson_response,
 };
 use super::schedule::Refused;
 
@@ -120,6 +121,7 @@ impl Invocation {
             Box::new(RefuseRows)
         };
         let (delivered, delivery) = oneshot::channel::<()>();
+        let (rows_taken_sender, rows_taken) = oneshot::channel::<()>();
         let task_server = server.clone();
         let running = server.track();
         tokio::spawn(async move {
@@ -183,6 +185,46 @@ impl Invocation {
                 Err(failure) => (Err(failure), None),
             };
             let started_stream = written.load(Ordering::Relaxed) > 0;
+            // A dataset's state (a cursor) moves on once every row was handed to the
+            // connection, before the summary, which says whether it did.
+            let result = match result {
+                Ok(mut summary) if dataset && state.as_ref().is_some_and(|s| !s.is_empty()) => {
+                    let rows_taken = if started_stream {
+                        let marked = matches!(
+                            tokio::time::timeout(LAST_LINE_WAIT, sender.send(ROWS_END)).await,
+                            Ok(Ok(()))
+                        );
+                        marked
+                            && matches!(
+                                tokio::time::timeout(LAST_LINE_WAIT, rows_taken).await,
+                                Ok(Ok(()))
+                            )
+                    } else {
+                        true
+                    };
+                    let id = &self.skill.manifest().id;
+                    let note = match state.take() {
+                        Some(state) if rows_taken => match state.commit().await {
+                            Ok(_) => "committed",
+                            Err(e) => {
+                                tracing::warn!(skill = %id, "the rows were delivered but the skill's state was not saved: {e}");
+                                "not committed"
+                            }
+                        },
+                        Some(state) => {
+                            state.abandon().await;
+                            tracing::info!(skill = %id, "the rows were not all taken in time; the skill's state is not saved");
+                            "not committed"
+                        }
+                        None => "not committed",
+                    };
+                    if let Some(fields) = summary.as_object_mut() {
+                        fields.insert("state".into(), note.into());
+                    }
+                    Ok(summary)
+                }
+                other => other,
+            };
             if dataset && started_stream {
                 let last = match &result {
                     Ok(summary) => json!({"summary": summary}),
@@ -215,7 +257,7 @@ impl Invocation {
                 let _ = early_sender.send(answer);
             }
             drop(sender);
-            // The run's state (a cursor) moves on only once the whole answer was handed to the
+            // An object's state moves on only once the whole answer was handed to the
             // connection; a caller that went away leaves it where it was.
             if let Some(state) = state.filter(|s| !s.is_empty()) {
                 let id = self.skill.manifest().id.clone();
@@ -244,8 +286,11 @@ impl Invocation {
             ended = &mut early => ended.ok(),
             first = receiver.recv() => match first {
                 Some(first) => {
-                    return Ok(ndjson_response(first, receiver)
-                        .map(|b| b.held_by(in_flight).on_delivered(delivered)));
+                    return Ok(ndjson_response(first, receiver).map(|b| {
+                        b.held_by(in_flight)
+                            .on_delivered(delivered)
+                            .on_rows_taken(rows_taken_sender)
+                    }));
                 }
                 // The stream closed first; the end may still be on its way.
                 None => early.await.ok(),
@@ -260,7 +305,11 @@ impl Invocation {
                 None => return Err(Failure::other("the invocation ended without an answer")),
             },
         };
-        Ok(response.map(|body| body.held_by(in_flight).on_delivered(delivered)))
+        Ok(response.map(|body| {
+            body.held_by(in_flight)
+                .on_delivered(delivered)
+                .on_rows_taken(rows_taken_sender)
+        }))
     }
 }
 

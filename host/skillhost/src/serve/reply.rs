@@ -20,9 +20,15 @@ pub struct Body {
     /// caller went away.
     _held: Option<super::InFlight>,
     /// Told when the last byte was handed to the connection (not when the caller went away
-    /// before): a run's state commits only then.
+    /// before): an object answer's state commits only then.
     delivered: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Told when a stream's [`ROWS_END`] mark was reached: every row before it was handed to
+    /// the connection, so a dataset's state may commit, and its summary say so.
+    rows_taken: Option<tokio::sync::oneshot::Sender<()>>,
 }
+
+/// The mark a dataset's stream carries after its last row (an empty chunk, never sent on).
+pub const ROWS_END: Bytes = Bytes::new();
 
 enum Content {
     /// All of it at once.
@@ -38,6 +44,7 @@ impl Body {
             content: Content::Full(Some(bytes)),
             _held: None,
             delivered: None,
+            rows_taken: None,
         }
     }
 
@@ -47,6 +54,7 @@ impl Body {
             content: Content::Stream(Some(first), rest),
             _held: None,
             delivered: None,
+            rows_taken: None,
         }
     }
 
@@ -54,6 +62,14 @@ impl Body {
     pub fn held_by(self, in_flight: super::InFlight) -> Self {
         Body {
             _held: Some(in_flight),
+            ..self
+        }
+    }
+
+    /// The same body, telling `rows_taken` once its stream reached the [`ROWS_END`] mark.
+    pub fn on_rows_taken(self, rows_taken: tokio::sync::oneshot::Sender<()>) -> Self {
+        Body {
+            rows_taken: Some(rows_taken),
             ..self
         }
     }
@@ -82,9 +98,17 @@ impl HttpBody for Body {
                 if let Some(first) = first.take() {
                     return Poll::Ready(Some(Ok(Frame::data(first))));
                 }
-                receiver
-                    .poll_recv(cx)
-                    .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
+                loop {
+                    match receiver.poll_recv(cx) {
+                        // The mark after the last row: everything before it was handed over.
+                        Poll::Ready(Some(chunk)) if chunk.is_empty() => {
+                            if let Some(rows_taken) = body.rows_taken.take() {
+                                let _ = rows_taken.send(());
+                            }
+                        }
+                        other => break other.map(|chunk| chunk.map(|b| Ok(Frame::data(b)))),
+                    }
+                }
             }
         };
         // The last chunk of a full body, or the end of a stream: everything was handed over.
