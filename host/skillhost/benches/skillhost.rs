@@ -1,7 +1,8 @@
 //! The benchmark suite of BENCHMARKS.md: each figure is measured in the same run as the baseline
 //! it is compared with. `cargo bench -p skillhost --bench skillhost` measures; `-- --quick` runs
 //! every path once with tiny inputs (CI does, so the paths cannot rot) and asserts no time;
-//! `-- languages` measures only the Python example against its Rust twin.
+//! `-- languages` measures only the Python example against its Rust twin, `-- incremental` only
+//! the incremental run that finds nothing new against a plain run.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -20,6 +21,8 @@ use skillhost_testkit::TempDir;
 use skillhost_upstream::connections::Config;
 use skillhost_upstream::outbound::Connector;
 
+#[path = "skillhost/incremental.rs"]
+mod incremental;
 #[path = "skillhost/serve.rs"]
 mod serve;
 #[path = "skillhost/wire.rs"]
@@ -41,6 +44,8 @@ struct Sizes {
     pacing_incidents: usize,
     wire_incidents: usize,
     wire_runs: usize,
+    incremental_incidents: usize,
+    incremental_runs: usize,
     /// Warm runs of each language's skill; 0 leaves the languages out (the Python build alone
     /// takes 10 s and its first run seconds more).
     language_runs: usize,
@@ -61,6 +66,8 @@ const FULL: Sizes = Sizes {
     pacing_incidents: 5_000,
     wire_incidents: 1_900,
     wire_runs: 7,
+    incremental_incidents: 2_000,
+    incremental_runs: 9,
     language_runs: 20,
 };
 
@@ -79,6 +86,8 @@ const QUICK: Sizes = Sizes {
     pacing_incidents: 60,
     wire_incidents: 30,
     wire_runs: 1,
+    incremental_incidents: 30,
+    incremental_runs: 1,
     language_runs: 0,
 };
 
@@ -507,6 +516,21 @@ fn print_languages(sizes: &Sizes) {
     }
 }
 
+/// The row of an incremental run that finds nothing new against a plain run.
+fn print_incremental(sizes: &Sizes) {
+    let inc = incremental::measure(sizes.incremental_incidents, sizes.incremental_runs);
+    println!(
+        "| incremental detections run finding nothing new, {} incidents in a one-day window (median of {}) | overlap = the window: {:.1} ms, 0 rows; default 5-minute overlap: {:.1} ms, 0 rows | plain run, same parameters: {:.1} ms, {} rows | {:.2} | – |",
+        sizes.incremental_incidents,
+        sizes.incremental_runs,
+        millis(inc.nothing_new),
+        millis(inc.steady),
+        millis(inc.plain.0),
+        inc.plain.1,
+        millis(inc.nothing_new) / millis(inc.plain.0)
+    );
+}
+
 fn machine() -> String {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -552,6 +576,11 @@ fn main() {
     println!();
     println!("| measure | result | baseline | ratio | target |");
     println!("|---|---|---|---|---|");
+    // `-- incremental`: only the incremental run against the plain one.
+    if std::env::args().any(|a| a == "incremental") {
+        print_incremental(sizes);
+        return;
+    }
     // `-- languages`: only the Python example against its Rust twin.
     if std::env::args().any(|a| a == "languages") {
         print_languages(sizes);
@@ -625,6 +654,8 @@ fn main() {
         }
         None => println!("| detections end to end | – | curl not installed | – | ≤ 1.5 |"),
     }
+
+    print_incremental(sizes);
 
     let peaks: Vec<(usize, usize)> = sizes
         .memory_points

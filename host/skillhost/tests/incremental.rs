@@ -561,3 +561,81 @@ fn incremental_refuses_a_limit_with_what_to_do() {
     );
     assert_eq!(f.sim.stats().seen().len(), 0, "nothing was fetched");
 }
+
+const SOC_KEY: &str = "soc-key-7c1e9a3f5b2d48a6c0e4";
+
+/// Puts caller `soc` (tenant `acme`, key in a file) in front of the config at `config`.
+fn add_caller(host: &Host, config: &str) {
+    let key_file = host.cache_dir().join("soc.key");
+    std::fs::write(&key_file, SOC_KEY).expect("key");
+    let text = std::fs::read_to_string(config).expect("config");
+    std::fs::write(
+        config,
+        format!(
+            "[callers.soc]\nkey = {{ file = {:?} }}\ntenants = [\"acme\"]\n\n{text}",
+            key_file.display().to_string()
+        ),
+    )
+    .expect("config");
+}
+
+#[test]
+fn serve_commits_the_cursor_once_the_rows_were_taken_and_answers_409_to_a_second_run() {
+    let dir = common::TempDir::new("incremental-serve");
+    let store = format!("sqlite:{}", dir.path().join("state.db").display());
+    // Every answer 300 ms late, one incident a page: a run of 20 incidents takes 6 s.
+    let f = fixture(common::simulator(20, &["slow=300"]), &store);
+    add_caller(&f.host, &f.config);
+    let serve = f.host.serve(&["--config", &f.config, "--state", &store]);
+    let body = serde_json::json!({"connection": "sim", "input": {
+        "incremental": true, "duration": 3650, "page_size": 1,
+    }});
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| serve.invoke(DETECTIONS, SOC_KEY, &body));
+        // Once the first run holds the cursor, a second run is refused at once.
+        let held = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            let show = f.host.run(&[
+                "--config", &f.config, "--state", &store, "state", "show", "-c", "sim", "-s",
+                DETECTIONS,
+            ]);
+            show.code == 0
+                && show.json()["locks"]
+                    .as_array()
+                    .is_some_and(|l| !l.is_empty())
+        });
+        assert!(held, "the first run took the cursor's lock");
+        let second = serve.invoke(DETECTIONS, SOC_KEY, &body);
+        (first.join().expect("first"), second)
+    });
+    assert_eq!(second.status, 409, "{}", second.text());
+    assert_eq!(second.error_code(), "conflict");
+    assert!(
+        second
+            .text()
+            .contains("cursor `default` is in use by another run"),
+        "{}",
+        second.text()
+    );
+
+    assert_eq!(first.status, 200, "{}", first.text());
+    let lines = first.ndjson();
+    let summary = &lines.last().expect("summary")["summary"];
+    assert_eq!(summary["state"], "committed", "{summary}");
+    assert_eq!(summary["cursor"]["delivered"], 20);
+    assert_eq!(
+        lines.len() - 1,
+        summary["rows"].as_u64().expect("rows") as usize
+    );
+
+    // The next run continues from the cursor: nothing new, and it says so.
+    let again = serve.invoke(DETECTIONS, SOC_KEY, &body);
+    assert_eq!(again.status, 200, "{}", again.text());
+    let lines = again.ndjson();
+    assert_eq!(lines.len(), 1, "only the summary: {}", again.text());
+    assert_eq!(lines[0]["summary"]["state"], "committed");
+    assert_eq!(
+        lines[0]["summary"]["cursor"]["from"],
+        summary["cursor"]["next"]
+    );
+}
