@@ -58,6 +58,8 @@ fn live_simulator(seed: u64) -> Simulator {
             incidents: 40,
             seed,
             rate_limits: false,
+            // Each page 10 ms late: a run lasts long enough to be killed in the middle.
+            faults: common::Faults::parse(&["slow=10".to_string()]).expect("faults"),
             live: Some(Live {
                 every: Duration::from_millis(25),
                 visibility_delay: Duration::from_millis(700),
@@ -77,7 +79,7 @@ impl Fixture {
             "--state",
             &self.store,
             "--lock-ttl",
-            "3s",
+            "6s",
             "run",
             DETECTIONS,
             "-c",
@@ -106,8 +108,25 @@ impl Fixture {
             .expect("spawn skillhost run")
     }
 
-    /// The committed cursor `default` (its stored text), or empty.
-    fn cursor(&self) -> String {
+    /// Waits (10 s at most) until no run holds a lock of the detections skill.
+    fn wait_unlocked(&self) {
+        for _ in 0..200 {
+            let show = self.show();
+            if show["locks"].as_array().is_some_and(Vec::is_empty) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("a lock is still held after 10 s");
+    }
+
+    /// The committed state of the detections skill (every key, value and version), as text.
+    fn state(&self) -> String {
+        self.show()["keys"].to_string()
+    }
+
+    /// `skillhost state show` of the detections skill.
+    fn show(&self) -> serde_json::Value {
         let show = self.host.run(&[
             "--config",
             &self.config,
@@ -121,15 +140,7 @@ impl Fixture {
             DETECTIONS,
         ]);
         assert_eq!(show.code, 0, "{}", show.stderr);
-        let shown = show.json();
-        shown["keys"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|k| k["key"] == "cursor:default")
-            .map(|k| k["value"].as_str().unwrap_or_default().to_string())
-            .next()
-            .unwrap_or_default()
+        show.json()
     }
 }
 
@@ -184,23 +195,34 @@ fn ended(child: Child, start: Timestamp) -> Ended {
     }
 }
 
-/// Starts a run, reads `lines` of its rows, and kills it with SIGKILL. A run that had already
-/// committed (its cursor moved) or exited counts as completed, with everything it wrote.
-fn killed(f: &Fixture, lines: usize) -> Ended {
-    let before = f.cursor();
+/// Starts a run and kills it with SIGKILL once it printed `lines` rows or `after` passed,
+/// whichever comes first. A run that had already committed (its state changed) or exited
+/// counts as completed, with everything it wrote.
+fn killed(f: &Fixture, lines: usize, after: Duration) -> Ended {
+    // On a free cursor, so that the run gets as far as rows (a killed run's lock outlives it).
+    f.wait_unlocked();
+    let before = f.state();
     let start = Timestamp::now();
+    let started = std::time::Instant::now();
     let mut child = f.spawn(&[]);
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut text = String::new();
-    for _ in 0..lines {
-        if stdout.read_line(&mut text).unwrap_or(0) == 0 {
-            break;
+    let stdout = child.stdout.take().expect("stdout");
+    let printed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = printed.clone();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let mut stdout = BufReader::new(stdout);
+        while stdout.read_line(&mut text).unwrap_or(0) > 0 {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
+        text
+    });
+    while printed.load(std::sync::atomic::Ordering::SeqCst) < lines && started.elapsed() < after {
+        std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().expect("SIGKILL");
     let status = child.wait().expect("wait");
     let end = Timestamp::now();
-    stdout.read_to_string(&mut text).expect("rest of stdout");
+    let text = reader.join().expect("stdout reader");
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
         let _ = pipe.read_to_string(&mut stderr);
@@ -208,7 +230,7 @@ fn killed(f: &Fixture, lines: usize) -> Ended {
     if status.code() == Some(3) && stderr.contains("is in use by another run") {
         return Ended::InUse;
     }
-    if status.success() || f.cursor() != before {
+    if status.success() || f.state() != before {
         return Ended::Completed(Completed {
             start,
             end,
@@ -229,8 +251,8 @@ enum Step {
 
 /// Interleaves runs, killed runs, concurrent pairs and pauses in an order drawn from `seed`
 /// while the simulator keeps creating and updating incidents (each update visible 0.7 s after
-/// its `lastUpdateTime`, inside the 2 s overlap); then checks the completed runs' rows against
-/// the ground truth.
+/// its `lastUpdateTime`, inside the 2 s overlap; each page 10 ms late); then checks the
+/// completed runs' rows against the ground truth.
 fn randomized(seed: u64, store: &str) {
     let f = fixture(live_simulator(seed), store);
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -260,7 +282,7 @@ fn randomized(seed: u64, store: &str) {
     };
     for step in steps {
         match step {
-            // Again while the cursor is in use (a killed run's lock lasts 3 s at most).
+            // Again while the cursor is in use (a killed run's lock lasts 6 s at most).
             Step::Run => {
                 for _ in 0..40 {
                     let start = Timestamp::now();
@@ -273,7 +295,14 @@ fn randomized(seed: u64, store: &str) {
                     std::thread::sleep(Duration::from_millis(250));
                 }
             }
-            Step::Kill => record(killed(&f, rng.usize(1..8)), &mut completed),
+            Step::Kill => record(
+                killed(
+                    &f,
+                    rng.usize(1..20),
+                    Duration::from_millis(rng.u64(20..150)),
+                ),
+                &mut completed,
+            ),
             Step::Pair => {
                 let start = Timestamp::now();
                 let (a, b) = (f.spawn(&[]), f.spawn(&[]));
@@ -284,7 +313,7 @@ fn randomized(seed: u64, store: &str) {
         }
         std::thread::sleep(Duration::from_millis(rng.u64(0..300)));
     }
-    // A last run that completes (a killed run's lock lasts 3 s at most).
+    // A last run that completes (a killed run's lock lasts 6 s at most).
     let mut last = None;
     for _ in 0..40 {
         let start = Timestamp::now();
@@ -366,7 +395,7 @@ fn randomized(seed: u64, store: &str) {
         completed.len()
     );
     assert!(
-        required >= 60,
+        required >= 100,
         "seed {seed}: only {required} versions were checked"
     );
     eprintln!(

@@ -20,8 +20,8 @@ pub fn detections(
     detections_on(Pager::new(request), request, fetch, emit, None)
 }
 
-/// [`detections`] of an incremental run: only the rows of the versions `cursor` admits (those
-/// no completed run delivered); the summary gains `cursor` ([`Cursor::summary`]).
+/// [`detections`] of an incremental run: the rows of every version `cursor` admits (those no
+/// completed run delivered), each version of an incident that changed during the run included.
 pub fn detections_new(
     request: &ListRequest,
     fetch: &mut dyn Fetch,
@@ -40,7 +40,10 @@ pub(crate) fn detections_on(
     mut cursor: Option<&mut Cursor>,
 ) -> Result<String, SkillError> {
     // Incidents are held as their serialized rows, a fraction of a parsed incident's size.
-    let mut dedup: Dedup<Rows> = Dedup::default();
+    let mut dedup: Dedup<Rows> = match cursor {
+        Some(_) => Dedup::by_version(),
+        None => Dedup::default(),
+    };
     // A `$skip` duplicate arrives within a few incidents of the original (everything shifted by
     // the incidents that arrived meanwhile), so the latest `hold` incidents stay replaceable and
     // everything older leaves at once: memory is flat whatever the total.
@@ -85,11 +88,7 @@ pub(crate) fn detections_on(
     }
     let incidents = dedup.accepted;
     send(dedup.release_keyed(usize::MAX, 0), &mut rows, &mut cursor)?;
-    let mut summary = summary(request, pager.pages(), incidents, rows);
-    if let Some(cursor) = cursor {
-        summary["cursor"] = cursor.summary();
-    }
-    Ok(summary.to_string())
+    Ok(summary(request, pager.pages(), incidents, rows).to_string())
 }
 
 /// The summary of a run.

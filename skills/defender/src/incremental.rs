@@ -176,7 +176,19 @@ pub struct Cursor {
     delivered: u64,
     /// Versions this run dropped because a completed run delivered them.
     repeated: u64,
+    /// What the cursor follows besides time (the API, `status`, `assigned_to`).
+    follows: String,
+    /// Part keys found beyond those the stored value lists (left by a reset of the main key
+    /// alone), with their versions: rewritten or deleted at the next commit.
+    orphans: Vec<(String, u64)>,
+    /// Set when the versions to remember did not fit: the overlap was cut to what fits.
+    shortened: bool,
 }
+
+/// The longest incident id a cursor remembers: a version with a longer id (no real incident has
+/// one) is delivered but not remembered, so a later run inside the overlap delivers it again
+/// rather than storing an unbounded value.
+const MAX_REMEMBERED_ID: usize = 256;
 
 /// The key of cursor `name`'s main value.
 fn main_key(name: &str) -> String {
@@ -191,11 +203,14 @@ fn chunk_key(name: &str, i: usize) -> String {
 impl Cursor {
     /// Locks and reads cursor `params.cursor`. `window_start` is where a first run starts (the
     /// usual parameters' window); `now` is the run's start.
+    /// `follows` names what the cursor follows besides time (a cursor made for other
+    /// incidents is refused, not continued).
     pub fn open(
         params: &Incremental,
         store: &mut dyn CursorStore,
         window_start: Timestamp,
         now: Timestamp,
+        follows: &str,
     ) -> Result<Cursor, SkillError> {
         let name = &params.cursor;
         store.lock(&main_key(name)).map_err(|e| match e {
@@ -212,12 +227,23 @@ impl Cursor {
             seen: HashSet::new(),
             delivered: 0,
             repeated: 0,
+            follows: follows.to_string(),
+            orphans: Vec::new(),
+            shortened: false,
         };
+        let mut listed = 0;
         if let Some((value, version)) = stored {
             cursor.version = Some(version);
             let main = parse_stored(name, &value)?;
+            if main.follows != follows {
+                return Err(SkillError::InvalidInput(format!(
+                    "cursor `{name}` follows other incidents ({}), not {follows}: give the parameters it was made with, or another cursor name (or `skillhost state reset` it)",
+                    main.follows
+                )));
+            }
             cursor.from = main.from;
             cursor.seen.extend(main.seen);
+            listed = main.chunks;
             for i in 1..=main.chunks {
                 let key = chunk_key(name, i);
                 let Some((value, version)) = store.get(&key)? else {
@@ -226,6 +252,12 @@ impl Cursor {
                 let chunk = parse_stored(name, &value)?;
                 cursor.seen.extend(chunk.seen);
                 cursor.chunks.push((key, version));
+            }
+        }
+        for i in listed + 1..=MAX_CHUNKS {
+            let key = chunk_key(name, i);
+            if let Some((_, version)) = store.get(&key)? {
+                cursor.orphans.push((key, version));
             }
         }
         // Whole seconds, as the window's own ends are.
@@ -253,7 +285,9 @@ impl Cursor {
             self.repeated += 1;
             return false;
         }
-        if version >= self.next {
+        // Every version this run delivers is remembered for the rest of the run (a `$skip`
+        // repeat from many pages back is still recognised); those at or after `next` are kept.
+        if id.len() <= MAX_REMEMBERED_ID {
             self.seen.insert(key);
         }
         self.delivered += 1;
@@ -262,61 +296,103 @@ impl Cursor {
 
     /// What the summary says of the cursor.
     pub fn summary(&self) -> Value {
-        json!({
+        let mut summary = json!({
             "name": self.name,
             "from": self.from.to_string(),
             "next": self.next.to_string(),
             "delivered": self.delivered,
             "already_delivered": self.repeated,
-        })
+        });
+        if self.shortened {
+            summary["warning"] = json!(format!(
+                "more incident versions changed inside the overlap than the cursor can remember; the next run starts at {} instead, and an update the API shows later than that is missed: lower overlap_seconds or run more often",
+                self.next
+            ));
+        }
+        summary
     }
 
     /// Stages the next cursor: `next` and the versions to recognise from there, over as many
-    /// values as they need. Fails (with what to change) when they do not fit.
-    pub fn stage(self, store: &mut dyn CursorStore) -> Result<(), SkillError> {
+    /// values as they need (at most 16). When they do not fit, the newest that fit are kept
+    /// and `next` moves up past the rest (the summary then warns): a cursor never stops moving.
+    pub fn stage(&mut self, store: &mut dyn CursorStore) -> Result<(), SkillError> {
         let next = self.next;
         let mut seen: Vec<&Version> = self.seen.iter().filter(|(_, t)| *t >= next).collect();
-        seen.sort();
-        let mut parts: Vec<String> = Vec::new();
-        let mut part = String::new();
-        for (id, time) in seen {
-            let entry = serde_json::to_string(&(id, time.to_string()))
-                .map_err(|e| SkillError::Internal(format!("cannot write the cursor: {e}")))?;
-            if !part.is_empty() && part.len() + entry.len() + 1 > CHUNK_BYTES {
-                parts.push(std::mem::take(&mut part));
+        // Newest first, so that what does not fit is the oldest.
+        seen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let entries = seen
+            .iter()
+            .map(|(id, time)| serde_json::to_string(&(id, time.to_string())))
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|e| SkillError::Internal(format!("cannot write the cursor: {e}")))?;
+        // Where the parts would overflow, if they would: what is kept is every version after
+        // that time (those of the same time go too, so that every version kept is after it).
+        let (mut count, mut len, mut keep, mut cut) = (1, 0, entries.len(), None);
+        for (i, entry) in entries.iter().enumerate() {
+            if len > 0 && len + entry.len() + 1 > CHUNK_BYTES {
+                if count == MAX_CHUNKS + 1 {
+                    let time = seen[i].1;
+                    keep = seen[..i].iter().filter(|(_, t)| *t > time).count();
+                    cut = Some(time);
+                    break;
+                }
+                count += 1;
+                len = 0;
             }
-            if !part.is_empty() {
-                part.push(',');
-            }
-            part.push_str(&entry);
+            len += entry.len() + usize::from(len > 0);
         }
-        parts.push(part);
-        if parts.len() > MAX_CHUNKS + 1 {
-            return Err(SkillError::InvalidInput(format!(
-                "cursor `{}` cannot remember the {} incident versions updated within overlap_seconds of this run (it keeps about {}): lower overlap_seconds or run more often",
-                self.name,
-                self.seen.len(),
-                (MAX_CHUNKS + 1) * CHUNK_BYTES / 48
-            )));
+        let parts = pack(&entries[..keep]);
+        if let Some(cut) = cut {
+            self.next = cut
+                .checked_add(SignedDuration::from_nanos(1))
+                .unwrap_or(cut);
+            self.shortened = true;
         }
         let chunks = parts.len() - 1;
         let mut parts = parts.into_iter();
         let head = parts.next().unwrap_or_default();
+        let follows = serde_json::to_string(&self.follows)
+            .map_err(|e| SkillError::Internal(format!("cannot write the cursor: {e}")))?;
         let main = format!(
-            "{{\"format\":{FORMAT},\"from\":\"{next}\",\"chunks\":{chunks},\"seen\":[{head}]}}"
+            "{{\"format\":{FORMAT},\"from\":\"{}\",\"follows\":{follows},\"chunks\":{chunks},\"seen\":[{head}]}}",
+            self.next
         );
         store.set(&main_key(&self.name), main.into_bytes(), self.version)?;
+        let existing: Vec<(String, u64)> =
+            self.chunks.iter().chain(&self.orphans).cloned().collect();
+        let version_of = |key: &str| existing.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+        let mut written = Vec::new();
         for (i, part) in parts.enumerate() {
             let key = chunk_key(&self.name, i + 1);
-            let expected = self.chunks.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
             let value = format!("{{\"format\":{FORMAT},\"seen\":[{part}]}}");
-            store.set(&key, value.into_bytes(), expected)?;
+            store.set(&key, value.into_bytes(), version_of(&key))?;
+            written.push(key);
         }
-        for (key, version) in self.chunks.iter().skip(chunks) {
-            store.delete(key, *version)?;
+        for (key, version) in &existing {
+            if !written.contains(key) {
+                store.delete(key, *version)?;
+            }
         }
         Ok(())
     }
+}
+
+/// `entries` (JSON texts) joined into parts of at most [`CHUNK_BYTES`].
+fn pack(entries: &[String]) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    for entry in entries {
+        let len = parts.last().map_or(0, String::len);
+        if len > 0 && len + entry.len() + 1 > CHUNK_BYTES {
+            parts.push(String::new());
+        }
+        if let Some(part) = parts.last_mut() {
+            if !part.is_empty() {
+                part.push(',');
+            }
+            part.push_str(entry);
+        }
+    }
+    parts
 }
 
 /// The request of a run and, when `incremental` is set, its cursor, locked and read: the
@@ -333,7 +409,13 @@ pub fn begin(
         return Ok((request, None));
     };
     let window_start = crate::params::window_start(input, now)?;
-    let cursor = Cursor::open(&incremental, store, window_start, now)?;
+    let follows = format!(
+        "api {}, status {}, assigned_to {}",
+        api.service(),
+        input["status"].as_str().unwrap_or("any"),
+        input["assigned_to"].as_str().unwrap_or("anyone")
+    );
+    let cursor = Cursor::open(&incremental, store, window_start, now, &follows)?;
     let request = ListRequest::from_input_starting(input, api, now, Some(cursor.from()))?;
     Ok((request, Some(cursor)))
 }
@@ -375,6 +457,7 @@ fn damaged(name: &str, why: &str) -> SkillError {
 /// One stored value of a cursor.
 struct Stored {
     from: Timestamp,
+    follows: String,
     chunks: usize,
     seen: Vec<Version>,
 }
@@ -392,6 +475,7 @@ fn parse_stored(name: &str, value: &[u8]) -> Result<Stored, SkillError> {
             .and_then(|t| t.parse().ok())
             .ok_or_else(|| damaged(name, "its `from` is not a timestamp"))?,
     };
+    let follows = value["follows"].as_str().unwrap_or_default().to_string();
     let chunks = value["chunks"].as_u64().unwrap_or(0) as usize;
     if chunks > MAX_CHUNKS {
         return Err(damaged(name, "it names too many parts"));
@@ -404,7 +488,12 @@ fn parse_stored(name: &str, value: &[u8]) -> Result<Stored, SkillError> {
         };
         seen.push(version.ok_or_else(|| damaged(name, "an entry of `seen` is not [id, time]"))?);
     }
-    Ok(Stored { from, chunks, seen })
+    Ok(Stored {
+        from,
+        follows,
+        chunks,
+        seen,
+    })
 }
 
 #[cfg(test)]
@@ -461,6 +550,8 @@ mod tests {
         }
     }
 
+    const FOLLOWS: &str = "api defender, status any, assigned_to anyone";
+
     fn at(t: &str) -> Timestamp {
         t.parse().unwrap()
     }
@@ -476,14 +567,26 @@ mod tests {
     fn a_first_run_starts_at_the_window_and_the_next_at_its_start_less_the_overlap() {
         let mut map = Map::default();
         let window = at("2026-11-26T08:00:00Z");
-        let cursor =
-            Cursor::open(&params(300), &mut map, window, at("2026-11-27T08:00:00.5Z")).unwrap();
+        let mut cursor = Cursor::open(
+            &params(300),
+            &mut map,
+            window,
+            at("2026-11-27T08:00:00.5Z"),
+            FOLLOWS,
+        )
+        .unwrap();
         assert_eq!(map.locked, vec!["cursor:default"]);
         assert_eq!(cursor.from(), window);
         cursor.stage(&mut map).unwrap();
         map.commit();
-        let cursor =
-            Cursor::open(&params(300), &mut map, window, at("2026-11-27T09:00:00Z")).unwrap();
+        let cursor = Cursor::open(
+            &params(300),
+            &mut map,
+            window,
+            at("2026-11-27T09:00:00Z"),
+            FOLLOWS,
+        )
+        .unwrap();
         assert_eq!(cursor.from(), at("2026-11-27T07:55:00Z"));
         assert_eq!(cursor.next, at("2026-11-27T08:55:00Z"));
     }
@@ -492,8 +595,14 @@ mod tests {
     fn a_version_delivered_inside_the_overlap_is_not_delivered_again_but_its_update_is() {
         let mut map = Map::default();
         let window = at("2026-11-26T08:00:00Z");
-        let mut first =
-            Cursor::open(&params(300), &mut map, window, at("2026-11-27T08:00:00Z")).unwrap();
+        let mut first = Cursor::open(
+            &params(300),
+            &mut map,
+            window,
+            at("2026-11-27T08:00:00Z"),
+            FOLLOWS,
+        )
+        .unwrap();
         assert!(first.admit(Some("7"), Some(at("2026-11-27T07:58:00Z"))));
         assert!(first.admit(Some("8"), Some(at("2026-11-27T07:00:00Z"))));
         assert!(
@@ -502,8 +611,14 @@ mod tests {
         );
         first.stage(&mut map).unwrap();
         map.commit();
-        let mut second =
-            Cursor::open(&params(300), &mut map, window, at("2026-11-27T08:01:00Z")).unwrap();
+        let mut second = Cursor::open(
+            &params(300),
+            &mut map,
+            window,
+            at("2026-11-27T08:01:00Z"),
+            FOLLOWS,
+        )
+        .unwrap();
         assert!(!second.admit(Some("7"), Some(at("2026-11-27T07:58:00Z"))));
         assert!(second.admit(Some("7"), Some(at("2026-11-27T07:59:00Z"))));
         assert_eq!(
@@ -516,13 +631,25 @@ mod tests {
     fn a_run_that_does_not_commit_leaves_the_cursor_where_it_was() {
         let mut map = Map::default();
         let window = at("2026-11-26T08:00:00Z");
-        let mut first =
-            Cursor::open(&params(300), &mut map, window, at("2026-11-27T08:00:00Z")).unwrap();
+        let mut first = Cursor::open(
+            &params(300),
+            &mut map,
+            window,
+            at("2026-11-27T08:00:00Z"),
+            FOLLOWS,
+        )
+        .unwrap();
         first.admit(Some("7"), Some(at("2026-11-27T07:58:00Z")));
         first.stage(&mut map).unwrap();
         map.staged.clear();
-        let mut again =
-            Cursor::open(&params(300), &mut map, window, at("2026-11-27T08:01:00Z")).unwrap();
+        let mut again = Cursor::open(
+            &params(300),
+            &mut map,
+            window,
+            at("2026-11-27T08:01:00Z"),
+            FOLLOWS,
+        )
+        .unwrap();
         assert_eq!(again.from(), window);
         assert!(again.admit(Some("7"), Some(at("2026-11-27T07:58:00Z"))));
     }
@@ -532,7 +659,7 @@ mod tests {
         let mut map = Map::default();
         let window = at("2026-11-27T00:00:00Z");
         let now = at("2026-11-27T08:00:00Z");
-        let mut first = Cursor::open(&params(3600), &mut map, window, now).unwrap();
+        let mut first = Cursor::open(&params(3600), &mut map, window, now, FOLLOWS).unwrap();
         for i in 0..5000u64 {
             let time = now
                 .checked_sub(SignedDuration::from_millis(i as i64 * 100))
@@ -551,7 +678,7 @@ mod tests {
                 .values()
                 .all(|(v, _)| v.len() <= CHUNK_BYTES + 100)
         );
-        let mut second = Cursor::open(&params(3600), &mut map, window, now).unwrap();
+        let mut second = Cursor::open(&params(3600), &mut map, window, now, FOLLOWS).unwrap();
         for i in 0..5000u64 {
             let time = now
                 .checked_sub(SignedDuration::from_millis(i as i64 * 100))
@@ -561,8 +688,14 @@ mod tests {
         // Two hours later, nothing is inside the overlap any more: the parts are deleted.
         second.stage(&mut map).unwrap();
         map.commit();
-        let later =
-            Cursor::open(&params(3600), &mut map, window, at("2026-11-27T10:00:00Z")).unwrap();
+        let mut later = Cursor::open(
+            &params(3600),
+            &mut map,
+            window,
+            at("2026-11-27T10:00:00Z"),
+            FOLLOWS,
+        )
+        .unwrap();
         later.stage(&mut map).unwrap();
         map.commit();
         let mut keys: Vec<_> = map.values.keys().cloned().collect();
@@ -571,12 +704,112 @@ mod tests {
     }
 
     #[test]
+    fn a_cursor_made_for_other_incidents_is_refused() {
+        let mut map = Map::default();
+        let window = at("2026-11-26T08:00:00Z");
+        let mut cursor = Cursor::open(&params(300), &mut map, window, window, FOLLOWS).unwrap();
+        cursor.stage(&mut map).unwrap();
+        map.commit();
+        let other = "api defender, status Active, assigned_to anyone";
+        match Cursor::open(&params(300), &mut map, window, window, other) {
+            Err(SkillError::InvalidInput(m)) => assert_eq!(
+                m,
+                "cursor `default` follows other incidents (api defender, status any, assigned_to anyone), not api defender, status Active, assigned_to anyone: give the parameters it was made with, or another cursor name (or `skillhost state reset` it)"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parts_left_behind_by_a_reset_of_the_main_key_are_rewritten_or_deleted() {
+        let mut map = Map::default();
+        map.values
+            .insert("cursor:default:1".into(), (b"{}".to_vec(), 7));
+        map.values
+            .insert("cursor:default:3".into(), (b"{}".to_vec(), 8));
+        map.counter = 8;
+        let now = at("2026-11-27T08:00:00Z");
+        let mut cursor = Cursor::open(
+            &params(3600),
+            &mut map,
+            at("2026-11-27T00:00:00Z"),
+            now,
+            FOLLOWS,
+        )
+        .unwrap();
+        // Enough versions for one part besides the main value.
+        for i in 0..2000u64 {
+            let time = now
+                .checked_sub(SignedDuration::from_millis(i as i64))
+                .unwrap();
+            cursor.admit(Some(&i.to_string()), Some(time));
+        }
+        cursor.stage(&mut map).unwrap();
+        map.commit();
+        let mut keys: Vec<_> = map.values.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, vec!["cursor:default", "cursor:default:1"]);
+    }
+
+    #[test]
+    fn versions_that_do_not_fit_move_the_next_start_up_and_the_summary_warns() {
+        let mut map = Map::default();
+        let now = at("2026-11-27T08:00:00Z");
+        let mut cursor = Cursor::open(
+            &params(3600),
+            &mut map,
+            at("2026-11-27T00:00:00Z"),
+            now,
+            FOLLOWS,
+        )
+        .unwrap();
+        // Far more than 16 values of 60 KiB hold: 40,000 versions a millisecond apart.
+        for i in 0..40_000u64 {
+            let time = now
+                .checked_sub(SignedDuration::from_millis(i as i64))
+                .unwrap();
+            cursor.admit(Some(&format!("{:012}", i)), Some(time));
+        }
+        cursor.stage(&mut map).unwrap();
+        let next: Timestamp = cursor.summary()["next"].as_str().unwrap().parse().unwrap();
+        assert!(next > at("2026-11-27T07:00:00Z"), "{next}");
+        assert!(
+            cursor.summary()["warning"]
+                .as_str()
+                .unwrap()
+                .starts_with("more incident versions changed inside the overlap")
+        );
+        map.commit();
+        assert!(map.values.len() <= 16, "{}", map.values.len());
+        // Every version at or after the new start is remembered; none before it is.
+        let mut again = Cursor::open(
+            &params(3600),
+            &mut map,
+            at("2026-11-27T00:00:00Z"),
+            now,
+            FOLLOWS,
+        )
+        .unwrap();
+        assert_eq!(again.from(), next);
+        for i in 0..40_000u64 {
+            let time = now
+                .checked_sub(SignedDuration::from_millis(i as i64))
+                .unwrap();
+            assert_eq!(
+                again.admit(Some(&format!("{:012}", i)), Some(time)),
+                time < next,
+                "{i}"
+            );
+        }
+    }
+
+    #[test]
     fn a_damaged_cursor_is_refused_with_what_to_do() {
         let mut map = Map::default();
         map.values
             .insert("cursor:default".into(), (b"{\"format\":9}".to_vec(), 1));
         let window = at("2026-11-26T08:00:00Z");
-        match Cursor::open(&params(300), &mut map, window, window) {
+        match Cursor::open(&params(300), &mut map, window, window, FOLLOWS) {
             Err(SkillError::Internal(m)) => assert_eq!(
                 m,
                 "cursor `default` cannot be read (it was written in another format); `skillhost state reset` it to start over from the window"

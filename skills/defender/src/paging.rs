@@ -416,6 +416,9 @@ pub struct Dedup<T> {
     released_order: VecDeque<String>,
     /// Incidents accepted (unique ids).
     pub accepted: usize,
+    /// Whether each version of an incident is kept (an incremental run delivers every version
+    /// it sees), rather than only the latest.
+    by_version: bool,
 }
 
 impl<T> Default for Dedup<T> {
@@ -427,11 +430,29 @@ impl<T> Default for Dedup<T> {
             released: HashSet::new(),
             released_order: VecDeque::new(),
             accepted: 0,
+            by_version: false,
         }
     }
 }
 
 impl<T> Dedup<T> {
+    /// Keeps each version (id + `lastUpdateTime`) once, rather than each incident at its latest
+    /// version: an incident updated while an incremental run pages is delivered at both.
+    pub fn by_version() -> Self {
+        Dedup {
+            by_version: true,
+            ..Dedup::default()
+        }
+    }
+
+    /// What identifies an item: its id, or with [`Dedup::by_version`] its id and version.
+    fn key(&self, id: &str, version: Option<jiff::Timestamp>) -> String {
+        match (self.by_version, version) {
+            (true, Some(version)) => format!("{id}\u{1f}{version}"),
+            _ => id.to_string(),
+        }
+    }
+
     /// Takes the item of incident `id` at `version`. Returns false when it was a duplicate (an
     /// older or equal version is dropped; a newer one replaces the pending one).
     pub fn accept(
@@ -449,7 +470,8 @@ impl<T> Dedup<T> {
             self.accepted += 1;
             return true;
         };
-        if let Some(&place) = self.pending_index.get(&id) {
+        let key = self.key(&id, version);
+        if let Some(&place) = self.pending_index.get(&key) {
             let at = place
                 .checked_sub(self.first)
                 .and_then(|at| usize::try_from(at).ok());
@@ -466,11 +488,11 @@ impl<T> Dedup<T> {
             }
             return false;
         }
-        if self.released.contains(&id) {
+        if self.released.contains(&key) {
             return false;
         }
         self.pending_index
-            .insert(id.clone(), self.first + self.pending.len() as u64);
+            .insert(key, self.first + self.pending.len() as u64);
         self.pending.push_back(Pending {
             id: Some(id),
             version,
@@ -498,11 +520,13 @@ impl<T> Dedup<T> {
     pub fn release_keyed(&mut self, count: usize, remember: usize) -> Vec<Released<T>> {
         let count = count.min(self.pending.len());
         let mut out = Vec::with_capacity(count);
-        for pending in self.pending.drain(..count) {
+        let drained: Vec<Pending<T>> = self.pending.drain(..count).collect();
+        for pending in drained {
             if let Some(id) = &pending.id {
-                self.pending_index.remove(id);
-                self.released.insert(id.clone());
-                self.released_order.push_back(id.clone());
+                let key = self.key(id, pending.version);
+                self.pending_index.remove(&key);
+                self.released.insert(key.clone());
+                self.released_order.push_back(key);
             }
             out.push(Released {
                 id: pending.id,
@@ -546,7 +570,10 @@ pub(crate) fn list_all_on(
     fetch: &mut dyn Fetch,
     mut cursor: Option<&mut Cursor>,
 ) -> Result<(Vec<String>, usize), SkillError> {
-    let mut dedup = Dedup::default();
+    let mut dedup = match cursor {
+        Some(_) => Dedup::by_version(),
+        None => Dedup::default(),
+    };
     while let Some(page) = pager.next_page_listed(fetch)? {
         for incident in page {
             if request.limit.is_some_and(|l| dedup.accepted >= l) {
@@ -812,6 +839,24 @@ mod tests {
             "released ids are still recognised"
         );
         assert_eq!(dedup.accepted, 1);
+    }
+
+    #[test]
+    fn by_version_every_version_is_kept_once_even_after_its_incident_was_released() {
+        let mut dedup = Dedup::by_version();
+        let v1 = json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T09:00:00Z"});
+        let v2 = json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T10:00:00Z"});
+        assert!(accept(&mut dedup, v1.clone()));
+        assert!(accept(&mut dedup, v2.clone()));
+        assert!(!accept(&mut dedup, v1.clone()), "the same version twice");
+        assert_eq!(dedup.release(1, 10), vec![v1.clone()]);
+        assert!(
+            !accept(&mut dedup, v1),
+            "a released version is still recognised"
+        );
+        let v3 = json!({"incidentId": 7, "lastUpdateTime": "2026-11-26T11:00:00Z"});
+        assert!(accept(&mut dedup, v3.clone()), "a newer one is not dropped");
+        assert_eq!(dedup.release(usize::MAX, 10), vec![v2, v3]);
     }
 
     #[test]

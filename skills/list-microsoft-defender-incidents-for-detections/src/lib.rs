@@ -42,7 +42,7 @@ impl Guest for Detections {
         let summary = defender::detections_new(&request, &mut HostFetch, &mut emit, &mut cursor)?;
         // Staged: the host moves the cursor only once every row was delivered.
         cursor.stage(&mut HostState)?;
-        Ok(summary)
+        Ok(incremental::with_cursor(summary, &cursor.summary()))
     }
 }
 

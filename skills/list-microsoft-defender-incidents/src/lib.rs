@@ -38,10 +38,9 @@ impl Guest for ListIncidents {
         };
         let (incidents, pages) = list_new(&request, &mut HostFetch, &mut cursor)?;
         let result = list_result(api, &request.filter, pages, &incidents);
-        let result = incremental::with_cursor(result, &cursor.summary());
         // Staged: the host moves the cursor only once the result was delivered.
         cursor.stage(&mut HostState)?;
-        Ok(result)
+        Ok(incremental::with_cursor(result, &cursor.summary()))
     }
 }
 

@@ -221,6 +221,11 @@ pub async fn invoke_and_print(
     };
     let state = invocation.state;
     let (delivered, committed) = match manifest.output {
+        // A run that staged nothing prints as it always did: rows, then the summary.
+        OutputKind::Dataset if state.is_empty() => {
+            let printed = printer.finish_dataset(&invocation.output);
+            (printed.and(pipe.finish()), None)
+        }
         OutputKind::Dataset => {
             let mut printer = printer;
             // Every row reaches stdout first: only then may the run's state (a cursor) move

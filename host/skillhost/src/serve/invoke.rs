@@ -57,6 +57,8 @@ pub struct Invocation {
 struct Ending {
     outcome: &'static str,
     peak_memory: usize,
+    /// Whether the run's staged state committed (`None`: it staged nothing).
+    state: Option<&'static str>,
 }
 
 impl Invocation {
@@ -172,13 +174,14 @@ impl Invocation {
             let _ = abort_wait.await;
             // The slot is free once the run is over, whatever the caller's reading pace.
             drop(permit);
-            let ending = Ending {
+            let mut ending = Ending {
                 outcome: match &result {
                     Ok(_) => "ok",
                     Err(f) if f.message == "the caller went away" => "cancelled",
                     Err(f) => f.reason.as_str(),
                 },
                 peak_memory: result.as_ref().map_or(0, |i| i.peak_memory),
+                state: None,
             };
             let (result, mut state) = match result {
                 Ok(invocation) => (Ok(invocation.output), Some(invocation.state)),
@@ -194,11 +197,13 @@ impl Invocation {
                             tokio::time::timeout(LAST_LINE_WAIT, sender.send(ROWS_END)).await,
                             Ok(Ok(()))
                         );
+                        // Taken, and the caller still there (its body not dropped).
                         marked
                             && matches!(
                                 tokio::time::timeout(LAST_LINE_WAIT, rows_taken).await,
                                 Ok(Ok(()))
                             )
+                            && !sender.is_closed()
                     } else {
                         true
                     };
@@ -221,6 +226,7 @@ impl Invocation {
                     if let Some(fields) = summary.as_object_mut() {
                         fields.insert("state".into(), note.into());
                     }
+                    ending.state = Some(note);
                     Ok(summary)
                 }
                 other => other,
@@ -261,17 +267,25 @@ impl Invocation {
             // connection; a caller that went away leaves it where it was.
             if let Some(state) = state.filter(|s| !s.is_empty()) {
                 let id = self.skill.manifest().id.clone();
-                match tokio::time::timeout(LAST_LINE_WAIT, delivery).await {
-                    Ok(Ok(())) => {
-                        if let Err(e) = state.commit().await {
+                let committed = match tokio::time::timeout(LAST_LINE_WAIT, delivery).await {
+                    Ok(Ok(())) => match state.commit().await {
+                        Ok(_) => true,
+                        Err(e) => {
                             tracing::warn!(skill = %id, "the answer was delivered but the skill's state was not saved: {e}");
+                            false
                         }
-                    }
+                    },
                     _ => {
                         state.abandon().await;
-                        tracing::info!(skill = %id, "the answer was not delivered whole; the skill's state is not saved")
+                        tracing::info!(skill = %id, "the answer was not delivered whole; the skill's state is not saved");
+                        false
                     }
-                }
+                };
+                ending.state = Some(if committed {
+                    "committed"
+                } else {
+                    "not committed"
+                });
             }
             let upstream = bound
                 .as_ref()
@@ -341,6 +355,7 @@ impl Server {
                 "bytes_out": written.load(Ordering::Relaxed),
                 "peak_memory": ending.peak_memory,
                 "upstream_requests": upstream.0,
+                "state": ending.state,
             }));
         }
         self.metrics.finished(Finished {
