@@ -181,6 +181,15 @@ impl SkillImports for InvocationState {
     }
 
     async fn emit(&mut self, row_json: String) -> wasmtime::Result<Result<(), String>> {
+        // A run whose lock may be another run's now stops delivering: the other run may be
+        // delivering the same rows, and this one's state will not commit.
+        if let Some(name) = self.state.lock_in_doubt() {
+            self.rows_lost = true;
+            return Ok(Err(format!(
+                "the run lost its lock `{name}` (it was not renewed within its lifetime, and \
+                 another run may hold it now); it may emit no more rows"
+            )));
+        }
         match self.emit.emit(row_json).await {
             Ok(()) => Ok(Ok(())),
             Err(refusal) => {

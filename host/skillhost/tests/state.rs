@@ -439,3 +439,51 @@ fn three_serve_processes_sharing_one_redis_share_the_pacing_budget_and_get_no_42
     );
     assert_no_429(&limited);
 }
+
+#[test]
+fn a_run_whose_lock_could_not_be_renewed_stops_emitting() {
+    let Some(mut redis) = support::Backend::redis("a_run_whose_lock_could_not_be_renewed") else {
+        return;
+    };
+    let url = redis.url().to_string();
+    let f = fixture();
+    // The lock lasts 3 s; the run holds it 4.5 s before its row, and the store goes away after
+    // 0.7 s, so no renewal gets through.
+    let run = f
+        .host
+        .command(&[
+            "--config",
+            &f.config,
+            "--state",
+            &url,
+            "--lock-ttl",
+            "3s",
+            "run",
+            "state_counter",
+            "-c",
+            "sim",
+            "-o",
+            "ndjson",
+            "-p",
+            "hold_ms=4500",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(700));
+    match &mut redis {
+        support::Backend::Redis { server, .. } => server.stop(),
+        support::Backend::Sqlite { .. } => unreachable!("a Redis backend"),
+    }
+    let out = run.wait_with_output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the run lost its lock `counter` (it was not renewed within its lifetime, and another run may hold it now); it may emit no more rows"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "no row went out");
+}

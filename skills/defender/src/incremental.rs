@@ -22,6 +22,7 @@
 //! the same code runs natively in tests.
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -170,8 +171,11 @@ pub struct Cursor {
     /// Where the next run's window starts.
     next: Timestamp,
     /// Versions delivered by completed runs (at or after `from`), and by this run (at or after
-    /// `next`).
+    /// `next`: those the next run must recognise).
     seen: HashSet<Version>,
+    /// Hashes of the versions this run delivered before `next` (recognised for the rest of the
+    /// run only; a hash keeps memory small on a first run over a long window).
+    older: HashSet<u64>,
     /// Versions this run delivered.
     delivered: u64,
     /// Versions this run dropped because a completed run delivered them.
@@ -225,6 +229,7 @@ impl Cursor {
             from: window_start,
             next: window_start,
             seen: HashSet::new(),
+            older: HashSet::new(),
             delivered: 0,
             repeated: 0,
             follows: follows.to_string(),
@@ -280,15 +285,25 @@ impl Cursor {
             self.delivered += 1;
             return true;
         };
-        let key = (id.to_string(), version);
-        if self.seen.contains(&key) {
+        // Before `from`: covered by the runs before (a service that rounds the filter's time
+        // may still list it).
+        if version < self.from {
             self.repeated += 1;
             return false;
         }
-        // Every version this run delivers is remembered for the rest of the run (a `$skip`
-        // repeat from many pages back is still recognised); those at or after `next` are kept.
-        if id.len() <= MAX_REMEMBERED_ID {
-            self.seen.insert(key);
+        // Every version this run delivers is recognised for the rest of the run (a `$skip`
+        // repeat from many pages back included); those at or after `next` are kept for the next.
+        let fresh = if version >= self.next {
+            let key = (id.to_string(), version);
+            !self.seen.contains(&key) && (id.len() > MAX_REMEMBERED_ID || self.seen.insert(key))
+        } else {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            (id, version).hash(&mut hasher);
+            !self.seen.contains(&(id.to_string(), version)) && self.older.insert(hasher.finish())
+        };
+        if !fresh {
+            self.repeated += 1;
+            return false;
         }
         self.delivered += 1;
         true
@@ -325,30 +340,24 @@ impl Cursor {
             .map(|(id, time)| serde_json::to_string(&(id, time.to_string())))
             .collect::<Result<Vec<String>, _>>()
             .map_err(|e| SkillError::Internal(format!("cannot write the cursor: {e}")))?;
-        // Where the parts would overflow, if they would: what is kept is every version after
-        // that time (those of the same time go too, so that every version kept is after it).
-        let (mut count, mut len, mut keep, mut cut) = (1, 0, entries.len(), None);
-        for (i, entry) in entries.iter().enumerate() {
-            if len > 0 && len + entry.len() + 1 > CHUNK_BYTES {
-                if count == MAX_CHUNKS + 1 {
-                    let time = seen[i].1;
-                    keep = seen[..i].iter().filter(|(_, t)| *t > time).count();
-                    cut = Some(time);
-                    break;
-                }
-                count += 1;
-                len = 0;
+        // The main value also holds the cursor's other fields.
+        let head_budget = CHUNK_BYTES.saturating_sub(self.follows.len() * 6 + 256);
+        let parts = match pack(&entries, head_budget) {
+            Ok(parts) => parts,
+            // They do not fit: what is kept is every version after the time of the first that
+            // does not (those of that same time go too, so that every version kept is after it).
+            Err(at) => {
+                let time = seen[at].1;
+                let keep = seen[..at].iter().filter(|(_, t)| *t > time).count();
+                // The API's times are on a 100 ns grid; the next window starts on the next step.
+                self.next = time
+                    .checked_add(SignedDuration::from_nanos(100))
+                    .unwrap_or(time);
+                self.shortened = true;
+                pack(&entries[..keep], head_budget).unwrap_or_default()
             }
-            len += entry.len() + usize::from(len > 0);
-        }
-        let parts = pack(&entries[..keep]);
-        if let Some(cut) = cut {
-            self.next = cut
-                .checked_add(SignedDuration::from_nanos(1))
-                .unwrap_or(cut);
-            self.shortened = true;
-        }
-        let chunks = parts.len() - 1;
+        };
+        let chunks = parts.len().saturating_sub(1);
         let mut parts = parts.into_iter();
         let head = parts.next().unwrap_or_default();
         let follows = serde_json::to_string(&self.follows)
@@ -377,12 +386,22 @@ impl Cursor {
     }
 }
 
-/// `entries` (JSON texts) joined into parts of at most [`CHUNK_BYTES`].
-fn pack(entries: &[String]) -> Vec<String> {
+/// `entries` (JSON texts) joined into at most [`MAX_CHUNKS`] + 1 parts, the first of at most
+/// `head_budget` bytes and the others of at most [`CHUNK_BYTES`]; `Err(i)` when entry `i` would
+/// start one part too many.
+fn pack(entries: &[String], head_budget: usize) -> Result<Vec<String>, usize> {
     let mut parts = vec![String::new()];
-    for entry in entries {
+    for (i, entry) in entries.iter().enumerate() {
+        let budget = if parts.len() == 1 {
+            head_budget
+        } else {
+            CHUNK_BYTES
+        };
         let len = parts.last().map_or(0, String::len);
-        if len > 0 && len + entry.len() + 1 > CHUNK_BYTES {
+        if len > 0 && len + entry.len() + 1 > budget {
+            if parts.len() == MAX_CHUNKS + 1 {
+                return Err(i);
+            }
             parts.push(String::new());
         }
         if let Some(part) = parts.last_mut() {
@@ -392,7 +411,7 @@ fn pack(entries: &[String]) -> Vec<String> {
             part.push_str(entry);
         }
     }
-    parts
+    Ok(parts)
 }
 
 /// The request of a run and, when `incremental` is set, its cursor, locked and read: the
@@ -791,15 +810,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(again.from(), next);
-        for i in 0..40_000u64 {
+        // Every version at or after the new start is remembered; the older ones are outside the
+        // next window (and refused if a service lists them anyway).
+        let times = (0..40_000u64).map(|i| {
             let time = now
                 .checked_sub(SignedDuration::from_millis(i as i64))
                 .unwrap();
-            assert_eq!(
-                again.admit(Some(&format!("{:012}", i)), Some(time)),
-                time < next,
-                "{i}"
-            );
+            (format!("{i:012}"), time)
+        });
+        let kept = times.clone().filter(|(_, t)| *t >= next).count();
+        assert_eq!(again.seen.len(), kept);
+        assert!(kept > 10_000, "{kept}");
+        for (id, time) in times {
+            assert!(!again.admit(Some(&id), Some(time)), "{id}");
         }
     }
 

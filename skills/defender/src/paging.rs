@@ -384,6 +384,10 @@ pub fn encode(value: &str) -> String {
     out
 }
 
+/// What [`Dedup`] tells items apart by: the incident's id, and its version when each version is
+/// kept.
+type DedupKey = (String, Option<jiff::Timestamp>);
+
 /// An item [`Dedup`] handed out, with the incident id and version it was accepted with.
 pub struct Released<T> {
     /// The incident's id, if it had one.
@@ -409,11 +413,12 @@ struct Pending<T> {
 /// enough, and memory stays flat however many pages there are.
 pub struct Dedup<T> {
     pending: VecDeque<Pending<T>>,
-    /// Pending ids, each with the sequence number of its place (`first` is `pending[0]`'s).
-    pending_index: HashMap<String, u64>,
+    /// Pending keys ([`Dedup::key`]), each with the sequence number of its place (`first` is
+    /// `pending[0]`'s).
+    pending_index: HashMap<DedupKey, u64>,
     first: u64,
-    released: HashSet<String>,
-    released_order: VecDeque<String>,
+    released: HashSet<DedupKey>,
+    released_order: VecDeque<DedupKey>,
     /// Incidents accepted (unique ids).
     pub accepted: usize,
     /// Whether each version of an incident is kept (an incremental run delivers every version
@@ -446,11 +451,8 @@ impl<T> Dedup<T> {
     }
 
     /// What identifies an item: its id, or with [`Dedup::by_version`] its id and version.
-    fn key(&self, id: &str, version: Option<jiff::Timestamp>) -> String {
-        match (self.by_version, version) {
-            (true, Some(version)) => format!("{id}\u{1f}{version}"),
-            _ => id.to_string(),
-        }
+    fn key(&self, id: &str, version: Option<jiff::Timestamp>) -> DedupKey {
+        (id.to_string(), version.filter(|_| self.by_version))
     }
 
     /// Takes the item of incident `id` at `version`. Returns false when it was a duplicate (an

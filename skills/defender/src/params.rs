@@ -240,6 +240,12 @@ fn filter(
         filter.push_str(&format!(" and status eq {}", odata_string(&value)?));
     }
     if let Some(user) = input["assigned_to"].as_str() {
+        if user.len() > 256 {
+            return Err(invalid(format!(
+                "assigned_to is {} bytes long; a user principal name has at most 256",
+                user.len()
+            )));
+        }
         filter.push_str(&format!(" and assignedTo eq {}", odata_string(user)?));
     }
     Ok(filter)

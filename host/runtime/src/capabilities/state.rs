@@ -125,6 +125,25 @@ impl StateGrant {
 struct HeldLock {
     lease: Lease,
     renewer: tokio::task::JoinHandle<()>,
+    health: Arc<LockHealth>,
+}
+
+/// What the renewing task knows of a lock: whether the store said it is lost, and until when
+/// the last successful acquisition or renewal guarantees it.
+struct LockHealth {
+    lost: std::sync::atomic::AtomicBool,
+    valid_until: std::sync::Mutex<std::time::Instant>,
+}
+
+impl LockHealth {
+    /// Whether the lock may be someone else's by now.
+    fn in_doubt(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+            || self
+                .valid_until
+                .lock()
+                .map_or(true, |until| std::time::Instant::now() >= *until)
+    }
 }
 
 /// The `state` capability of one invocation.
@@ -267,6 +286,7 @@ impl StateCapability {
             std::process::id(),
             RUNS.fetch_add(1, Ordering::Relaxed)
         );
+        let asked = std::time::Instant::now();
         let lease = match store
             .acquire_lease(&grant.scope, &name, &holder, grant.store.lock_ttl)
             .await
@@ -281,9 +301,33 @@ impl StateCapability {
             }
             Err(e) => return Err(self.failed(e)),
         };
-        let renewer = tokio::spawn(renew(store, lease.clone(), grant.store.lock_ttl));
-        self.lock = Some(HeldLock { lease, renewer });
+        let health = Arc::new(LockHealth {
+            lost: std::sync::atomic::AtomicBool::new(false),
+            valid_until: std::sync::Mutex::new(asked + grant.store.lock_ttl),
+        });
+        let renewer = tokio::spawn(renew(
+            store,
+            lease.clone(),
+            grant.store.lock_ttl,
+            health.clone(),
+        ));
+        self.lock = Some(HeldLock {
+            lease,
+            renewer,
+            health,
+        });
         Ok(())
+    }
+
+    /// The name of the run's lock when it may no longer be the run's: the store said it was
+    /// lost, or no renewal got through within its lifetime (the store unreachable, the renewing
+    /// task starved), so another run may hold it now. A run in that state must stop emitting:
+    /// its commit would fail anyway, and its rows may be the other run's too.
+    pub fn lock_in_doubt(&self) -> Option<&str> {
+        self.lock
+            .as_ref()
+            .filter(|held| held.health.in_doubt())
+            .map(|held| held.lease.name())
     }
 
     /// Maps a store failure for the guest, remembering that the run may not commit. The
@@ -321,14 +365,24 @@ impl Drop for StateCapability {
     }
 }
 
-/// Renews `lease` for `ttl` every third of it, until the task is aborted or the lease is lost.
-async fn renew(store: Store, lease: Lease, ttl: Duration) {
+/// Renews `lease` for `ttl` every third of it, until the task is aborted or the lease is lost,
+/// keeping `health` up to date.
+async fn renew(store: Store, lease: Lease, ttl: Duration, health: Arc<LockHealth>) {
     loop {
         tokio::time::sleep(ttl / 3).await;
+        let asked = std::time::Instant::now();
         match store.renew_lease(&lease, ttl).await {
-            Ok(()) => {}
-            // The commit, conditional on the lease, will fail and say so.
-            Err(StoreError::LeaseLost { .. }) => return,
+            Ok(()) => {
+                if let Ok(mut until) = health.valid_until.lock() {
+                    *until = asked + ttl;
+                }
+            }
+            // The run stops emitting, and the commit, conditional on the lease, fails.
+            Err(StoreError::LeaseLost { .. }) => {
+                health.lost.store(true, Ordering::Relaxed);
+                tracing::warn!(lock = lease.name(), "a run lost its lock to another run");
+                return;
+            }
             Err(e) => tracing::warn!(lock = lease.name(), "cannot renew a run's lock: {e}"),
         }
     }
