@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{Host, Simulator, SimulatorConfig};
+use common::{Host, SOC_KEY, Simulator, SimulatorConfig, add_caller};
 use jiff::Timestamp;
 use skillhost_simulator::Live;
 
@@ -589,23 +589,6 @@ fn incremental_refuses_a_limit_with_what_to_do() {
         )
     );
     assert_eq!(f.sim.stats().seen().len(), 0, "nothing was fetched");
-}
-
-const SOC_KEY: &str = "soc-key-7c1e9a3f5b2d48a6c0e4";
-
-/// Puts caller `soc` (tenant `acme`, key in a file) in front of the config at `config`.
-fn add_caller(host: &Host, config: &str) {
-    let key_file = host.cache_dir().join("soc.key");
-    std::fs::write(&key_file, SOC_KEY).expect("key");
-    let text = std::fs::read_to_string(config).expect("config");
-    std::fs::write(
-        config,
-        format!(
-            "[callers.soc]\nkey = {{ file = {:?} }}\ntenants = [\"acme\"]\n\n{text}",
-            key_file.display().to_string()
-        ),
-    )
-    .expect("config");
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Host, SECRET_VAR, TempDir};
+use common::{Host, SECRET_VAR, SOC_KEY, TempDir, add_caller};
 
 /// A host with `state-counter` (0.2) and `echo` (0.1), a config with connection `sim`, and a
 /// private SQLite store.
@@ -273,23 +273,6 @@ fn settled(f: &Fixture, count: &str) {
 }
 
 /// The key of caller `soc` (tenant `acme`).
-const SOC_KEY: &str = "soc-key-3f9a1c7e5b2d48a6c0e2";
-
-/// Puts caller `soc` (tenant `acme`, key in a file) in front of the config at `config`.
-fn add_caller(host: &Host, config: &str) {
-    let key_file = host.cache_dir().join("soc.key");
-    std::fs::write(&key_file, SOC_KEY).expect("key");
-    let text = std::fs::read_to_string(config).expect("config");
-    std::fs::write(
-        config,
-        format!(
-            "[callers.soc]\nkey = {{ file = {:?} }}\ntenants = [\"acme\"]\n\n{text}",
-            key_file.display().to_string()
-        ),
-    )
-    .expect("config");
-}
-
 #[test]
 fn serve_commits_a_run_once_its_answer_was_delivered() {
     let f = fixture();

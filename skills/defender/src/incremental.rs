@@ -582,6 +582,21 @@ mod tests {
         }
     }
 
+    /// A cursor over the day up to `now` with a one-hour overlap.
+    fn hour_cursor(map: &mut Map, now: Timestamp) -> Cursor {
+        Cursor::open(&params(3600), map, at("2026-11-27T00:00:00Z"), now, FOLLOWS).unwrap()
+    }
+
+    /// `n` versions of distinct incidents, a millisecond apart, back from `now`.
+    fn ms_apart(now: Timestamp, n: u64) -> impl Iterator<Item = (String, Timestamp)> + Clone {
+        (0..n).map(move |i| {
+            let time = now
+                .checked_sub(SignedDuration::from_millis(i as i64))
+                .unwrap();
+            (format!("{i:012}"), time)
+        })
+    }
+
     #[test]
     fn a_first_run_starts_at_the_window_and_the_next_at_its_start_less_the_overlap() {
         let mut map = Map::default();
@@ -678,12 +693,9 @@ mod tests {
         let mut map = Map::default();
         let window = at("2026-11-27T00:00:00Z");
         let now = at("2026-11-27T08:00:00Z");
-        let mut first = Cursor::open(&params(3600), &mut map, window, now, FOLLOWS).unwrap();
-        for i in 0..5000u64 {
-            let time = now
-                .checked_sub(SignedDuration::from_millis(i as i64 * 100))
-                .unwrap();
-            assert!(first.admit(Some(&i.to_string()), Some(time)));
+        let mut first = hour_cursor(&mut map, now);
+        for (id, time) in ms_apart(now, 5000) {
+            assert!(first.admit(Some(&id), Some(time)));
         }
         first.stage(&mut map).unwrap();
         map.commit();
@@ -697,12 +709,9 @@ mod tests {
                 .values()
                 .all(|(v, _)| v.len() <= CHUNK_BYTES + 100)
         );
-        let mut second = Cursor::open(&params(3600), &mut map, window, now, FOLLOWS).unwrap();
-        for i in 0..5000u64 {
-            let time = now
-                .checked_sub(SignedDuration::from_millis(i as i64 * 100))
-                .unwrap();
-            assert!(!second.admit(Some(&i.to_string()), Some(time)), "{i}");
+        let mut second = hour_cursor(&mut map, now);
+        for (id, time) in ms_apart(now, 5000) {
+            assert!(!second.admit(Some(&id), Some(time)), "{id}");
         }
         // Two hours later, nothing is inside the overlap any more: the parts are deleted.
         second.stage(&mut map).unwrap();
@@ -748,20 +757,10 @@ mod tests {
             .insert("cursor:default:3".into(), (b"{}".to_vec(), 8));
         map.counter = 8;
         let now = at("2026-11-27T08:00:00Z");
-        let mut cursor = Cursor::open(
-            &params(3600),
-            &mut map,
-            at("2026-11-27T00:00:00Z"),
-            now,
-            FOLLOWS,
-        )
-        .unwrap();
+        let mut cursor = hour_cursor(&mut map, now);
         // Enough versions for one part besides the main value.
-        for i in 0..2000u64 {
-            let time = now
-                .checked_sub(SignedDuration::from_millis(i as i64))
-                .unwrap();
-            cursor.admit(Some(&i.to_string()), Some(time));
+        for (id, time) in ms_apart(now, 2000) {
+            cursor.admit(Some(&id), Some(time));
         }
         cursor.stage(&mut map).unwrap();
         map.commit();
@@ -774,20 +773,10 @@ mod tests {
     fn versions_that_do_not_fit_move_the_next_start_up_and_the_summary_warns() {
         let mut map = Map::default();
         let now = at("2026-11-27T08:00:00Z");
-        let mut cursor = Cursor::open(
-            &params(3600),
-            &mut map,
-            at("2026-11-27T00:00:00Z"),
-            now,
-            FOLLOWS,
-        )
-        .unwrap();
+        let mut cursor = hour_cursor(&mut map, now);
         // Far more than 16 values of 60 KiB hold: 40,000 versions a millisecond apart.
-        for i in 0..40_000u64 {
-            let time = now
-                .checked_sub(SignedDuration::from_millis(i as i64))
-                .unwrap();
-            cursor.admit(Some(&format!("{:012}", i)), Some(time));
+        for (id, time) in ms_apart(now, 40_000) {
+            cursor.admit(Some(&id), Some(time));
         }
         cursor.stage(&mut map).unwrap();
         let next: Timestamp = cursor.summary()["next"].as_str().unwrap().parse().unwrap();
@@ -800,24 +789,11 @@ mod tests {
         );
         map.commit();
         assert!(map.values.len() <= 16, "{}", map.values.len());
-        // Every version at or after the new start is remembered; none before it is.
-        let mut again = Cursor::open(
-            &params(3600),
-            &mut map,
-            at("2026-11-27T00:00:00Z"),
-            now,
-            FOLLOWS,
-        )
-        .unwrap();
+        let mut again = hour_cursor(&mut map, now);
         assert_eq!(again.from(), next);
         // Every version at or after the new start is remembered; the older ones are outside the
         // next window (and refused if a service lists them anyway).
-        let times = (0..40_000u64).map(|i| {
-            let time = now
-                .checked_sub(SignedDuration::from_millis(i as i64))
-                .unwrap();
-            (format!("{i:012}"), time)
-        });
+        let times = ms_apart(now, 40_000);
         let kept = times.clone().filter(|(_, t)| *t >= next).count();
         assert_eq!(again.seen.len(), kept);
         assert!(kept > 10_000, "{kept}");

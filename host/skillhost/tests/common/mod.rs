@@ -671,3 +671,21 @@ impl Drop for Serve {
         }
     }
 }
+
+/// The key of caller `soc` ([`add_caller`]).
+pub const SOC_KEY: &str = "soc-key-3f9a1c7e5b2d48a6c0e2";
+
+/// Puts caller `soc` (tenant `acme`, key in a file) in front of the config at `config`.
+pub fn add_caller(host: &Host, config: &str) {
+    let key_file = host.cache_dir().join("soc.key");
+    std::fs::write(&key_file, SOC_KEY).expect("key");
+    let text = std::fs::read_to_string(config).expect("config");
+    std::fs::write(
+        config,
+        format!(
+            "[callers.soc]\nkey = {{ file = {:?} }}\ntenants = [\"acme\"]\n\n{text}",
+            key_file.display().to_string()
+        ),
+    )
+    .expect("config");
+}
