@@ -451,8 +451,8 @@ impl<T> Dedup<T> {
     }
 
     /// What identifies an item: its id, or with [`Dedup::by_version`] its id and version.
-    fn key(&self, id: &str, version: Option<jiff::Timestamp>) -> DedupKey {
-        (id.to_string(), version.filter(|_| self.by_version))
+    fn key(by_version: bool, id: &str, version: Option<jiff::Timestamp>) -> DedupKey {
+        (id.to_string(), version.filter(|_| by_version))
     }
 
     /// Takes the item of incident `id` at `version`. Returns false when it was a duplicate (an
@@ -472,7 +472,7 @@ impl<T> Dedup<T> {
             self.accepted += 1;
             return true;
         };
-        let key = self.key(&id, version);
+        let key = Self::key(self.by_version, &id, version);
         if let Some(&place) = self.pending_index.get(&key) {
             let at = place
                 .checked_sub(self.first)
@@ -522,10 +522,9 @@ impl<T> Dedup<T> {
     pub fn release_keyed(&mut self, count: usize, remember: usize) -> Vec<Released<T>> {
         let count = count.min(self.pending.len());
         let mut out = Vec::with_capacity(count);
-        let drained: Vec<Pending<T>> = self.pending.drain(..count).collect();
-        for pending in drained {
+        for pending in self.pending.drain(..count) {
             if let Some(id) = &pending.id {
-                let key = self.key(id, pending.version);
+                let key = Self::key(self.by_version, id, pending.version);
                 self.pending_index.remove(&key);
                 self.released.insert(key.clone());
                 self.released_order.push_back(key);
