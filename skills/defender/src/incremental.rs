@@ -217,10 +217,7 @@ impl Cursor {
         follows: &str,
     ) -> Result<Cursor, SkillError> {
         let name = &params.cursor;
-        store.lock(&main_key(name)).map_err(|e| match e {
-            SkillError::InvalidInput(m) => SkillError::InvalidInput(m),
-            other => in_use(name, other),
-        })?;
+        store.lock(&main_key(name)).map_err(|e| in_use(name, e))?;
         let stored = store.get(&main_key(name))?;
         let mut cursor = Cursor {
             name: name.clone(),
@@ -582,6 +579,18 @@ mod tests {
         }
     }
 
+    /// Cursor `default` (window from 2026-11-26T08:00:00Z, five-minute overlap) opened at `now`.
+    fn five_minute_cursor(map: &mut Map, now: &str) -> Cursor {
+        Cursor::open(
+            &params(300),
+            map,
+            at("2026-11-26T08:00:00Z"),
+            at(now),
+            FOLLOWS,
+        )
+        .unwrap()
+    }
+
     /// A cursor over the day up to `now` with a one-hour overlap.
     fn hour_cursor(map: &mut Map, now: Timestamp) -> Cursor {
         Cursor::open(&params(3600), map, at("2026-11-27T00:00:00Z"), now, FOLLOWS).unwrap()
@@ -601,26 +610,12 @@ mod tests {
     fn a_first_run_starts_at_the_window_and_the_next_at_its_start_less_the_overlap() {
         let mut map = Map::default();
         let window = at("2026-11-26T08:00:00Z");
-        let mut cursor = Cursor::open(
-            &params(300),
-            &mut map,
-            window,
-            at("2026-11-27T08:00:00.5Z"),
-            FOLLOWS,
-        )
-        .unwrap();
+        let mut cursor = five_minute_cursor(&mut map, "2026-11-27T08:00:00.5Z");
         assert_eq!(map.locked, vec!["cursor:default"]);
         assert_eq!(cursor.from(), window);
         cursor.stage(&mut map).unwrap();
         map.commit();
-        let cursor = Cursor::open(
-            &params(300),
-            &mut map,
-            window,
-            at("2026-11-27T09:00:00Z"),
-            FOLLOWS,
-        )
-        .unwrap();
+        let cursor = five_minute_cursor(&mut map, "2026-11-27T09:00:00Z");
         assert_eq!(cursor.from(), at("2026-11-27T07:55:00Z"));
         assert_eq!(cursor.next, at("2026-11-27T08:55:00Z"));
     }
@@ -628,15 +623,7 @@ mod tests {
     #[test]
     fn a_version_delivered_inside_the_overlap_is_not_delivered_again_but_its_update_is() {
         let mut map = Map::default();
-        let window = at("2026-11-26T08:00:00Z");
-        let mut first = Cursor::open(
-            &params(300),
-            &mut map,
-            window,
-            at("2026-11-27T08:00:00Z"),
-            FOLLOWS,
-        )
-        .unwrap();
+        let mut first = five_minute_cursor(&mut map, "2026-11-27T08:00:00Z");
         assert!(first.admit(Some("7"), Some(at("2026-11-27T07:58:00Z"))));
         assert!(first.admit(Some("8"), Some(at("2026-11-27T07:00:00Z"))));
         assert!(
@@ -645,14 +632,7 @@ mod tests {
         );
         first.stage(&mut map).unwrap();
         map.commit();
-        let mut second = Cursor::open(
-            &params(300),
-            &mut map,
-            window,
-            at("2026-11-27T08:01:00Z"),
-            FOLLOWS,
-        )
-        .unwrap();
+        let mut second = five_minute_cursor(&mut map, "2026-11-27T08:01:00Z");
         assert!(!second.admit(Some("7"), Some(at("2026-11-27T07:58:00Z"))));
         assert!(second.admit(Some("7"), Some(at("2026-11-27T07:59:00Z"))));
         assert_eq!(
@@ -665,25 +645,11 @@ mod tests {
     fn a_run_that_does_not_commit_leaves_the_cursor_where_it_was() {
         let mut map = Map::default();
         let window = at("2026-11-26T08:00:00Z");
-        let mut first = Cursor::open(
-            &params(300),
-            &mut map,
-            window,
-            at("2026-11-27T08:00:00Z"),
-            FOLLOWS,
-        )
-        .unwrap();
+        let mut first = five_minute_cursor(&mut map, "2026-11-27T08:00:00Z");
         first.admit(Some("7"), Some(at("2026-11-27T07:58:00Z")));
         first.stage(&mut map).unwrap();
         map.staged.clear();
-        let mut again = Cursor::open(
-            &params(300),
-            &mut map,
-            window,
-            at("2026-11-27T08:01:00Z"),
-            FOLLOWS,
-        )
-        .unwrap();
+        let mut again = five_minute_cursor(&mut map, "2026-11-27T08:01:00Z");
         assert_eq!(again.from(), window);
         assert!(again.admit(Some("7"), Some(at("2026-11-27T07:58:00Z"))));
     }
