@@ -213,10 +213,7 @@ impl RowPrinter {
     /// Ends the output of a run that failed: the rows printed so far are kept (a `table`
     /// prints its window), nothing is added.
     pub fn abandon(mut self) -> std::io::Result<()> {
-        if self.format == OutputFormat::Table && self.widths.is_none() && !self.window.is_empty() {
-            self.print_window()?;
-        }
-        self.out.flush()
+        self.flush_rows()
     }
 
     /// Prints an object result. `ndjson`, `csv` and `table` print the items of the object's

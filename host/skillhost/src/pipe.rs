@@ -195,14 +195,7 @@ impl StdoutPipe {
             self.deadline,
             |q| q.failed.is_some() || q.queued == 0,
         );
-        match queue.failed {
-            Some(kind) => Err(kind.into()),
-            None if queue.queued == 0 => Ok(()),
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the reader of the output did not take it all before the deadline",
-            )),
-        }
+        outcome(queue.failed, queue.queued == 0)
     }
 
     /// Closes the pipe and waits, until the deadline at most, for the writer to have written
@@ -216,13 +209,18 @@ impl StdoutPipe {
         let queue = wait_until(&self.shared.changed, queue, self.deadline, |q| {
             q.failed.is_some() || q.drained
         });
-        match queue.failed {
-            Some(kind) => Err(kind.into()),
-            None if queue.drained => Ok(()),
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the reader of the output did not take it all before the deadline",
-            )),
-        }
+        outcome(queue.failed, queue.drained)
+    }
+}
+
+/// What waiting for the writer came to: the error it met, else `done`, else the deadline.
+fn outcome(failed: Option<std::io::ErrorKind>, done: bool) -> std::io::Result<()> {
+    match failed {
+        Some(kind) => Err(kind.into()),
+        None if done => Ok(()),
+        None => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the reader of the output did not take it all before the deadline",
+        )),
     }
 }

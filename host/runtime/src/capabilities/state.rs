@@ -388,6 +388,26 @@ async fn renew(store: Store, lease: Lease, ttl: Duration, health: Arc<LockHealth
     }
 }
 
+/// How a summary and an audit record say whether a run's state committed.
+pub fn commit_note(committed: bool) -> &'static str {
+    if committed {
+        "committed"
+    } else {
+        "not committed"
+    }
+}
+
+/// Adds to a dataset's summary whether its run's state committed (`"state": "committed"` or
+/// `"not committed"`), once every row was delivered; returns the note. A summary that is not an
+/// object is left as it is.
+pub fn note_commit(summary: &mut serde_json::Value, committed: bool) -> &'static str {
+    let note = commit_note(committed);
+    if let Some(fields) = summary.as_object_mut() {
+        fields.insert("state".into(), note.into());
+    }
+    note
+}
+
 /// This machine's name, for lock holder ids (an operator reading `skillhost state show` sees
 /// which machine's run holds a lock).
 fn host_name() -> String {

@@ -22,7 +22,7 @@ use crate::global::GlobalArgs;
 use crate::output::{OutputFormat, RowPrinter};
 use crate::pipe::stdout_pipe;
 use skillhost_contract::error::Reason;
-use skillhost_runtime::capabilities::state::PendingState;
+use skillhost_runtime::capabilities::state::{PendingState, note_commit};
 use skillhost_state::StoreError;
 
 /// Bytes of output gathered before they are handed to the writer thread (a terminal gets each
@@ -234,12 +234,8 @@ pub async fn invoke_and_print(
                 Ok(()) => {
                     let committed = commit_state(&manifest.id, state).await;
                     let mut summary = invocation.output;
-                    if let (Some(outcome), Some(fields)) = (&committed, summary.as_object_mut()) {
-                        let note = match outcome {
-                            Ok(()) => "committed".to_string(),
-                            Err(_) => "not committed".to_string(),
-                        };
-                        fields.insert("state".into(), note.into());
+                    if let Some(outcome) = &committed {
+                        note_commit(&mut summary, outcome.is_ok());
                     }
                     let printed = printer.finish_dataset(&summary);
                     (printed.and(pipe.finish()), committed)

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::manifest::OutputKind;
 use skillhost_runtime::capabilities::emit::{OutputFull, Ready, Row};
-use skillhost_runtime::capabilities::state::StateGrant;
+use skillhost_runtime::capabilities::state::{PendingState, StateGrant, commit_note, note_commit};
 use skillhost_runtime::capabilities::{Capabilities, RefuseRows, RowSink};
 use skillhost_runtime::limits::SandboxLimits;
 use skillhost_upstream::connections::Connection;
@@ -207,26 +207,13 @@ impl Invocation {
                     } else {
                         true
                     };
-                    let id = &self.skill.manifest().id;
-                    let note = match state.take() {
-                        Some(state) if rows_taken => match state.commit().await {
-                            Ok(_) => "committed",
-                            Err(e) => {
-                                tracing::warn!(skill = %id, "the rows were delivered but the skill's state was not saved: {e}");
-                                "not committed"
-                            }
-                        },
+                    let committed = match state.take() {
                         Some(state) => {
-                            state.abandon().await;
-                            tracing::info!(skill = %id, "the rows were not all taken in time; the skill's state is not saved");
-                            "not committed"
+                            settle(&self.skill.manifest().id, state, rows_taken, "rows").await
                         }
-                        None => "not committed",
+                        None => false,
                     };
-                    if let Some(fields) = summary.as_object_mut() {
-                        fields.insert("state".into(), note.into());
-                    }
-                    ending.state = Some(note);
+                    ending.state = Some(note_commit(&mut summary, committed));
                     Ok(summary)
                 }
                 other => other,
@@ -239,16 +226,7 @@ impl Invocation {
                 let line = json_line(&last);
                 written.fetch_add(line.len() as u64, Ordering::Relaxed);
                 // A caller that stopped reading gets the time of one head to take the last line.
-                let sent = matches!(
-                    tokio::time::timeout(LAST_LINE_WAIT, sender.send(line)).await,
-                    Ok(Ok(()))
-                );
-                if !sent {
-                    // The answer will end without its last line: not delivered.
-                    if let Some(state) = state.take() {
-                        state.abandon().await;
-                    }
-                }
+                let _ = tokio::time::timeout(LAST_LINE_WAIT, sender.send(line)).await;
             } else {
                 // Serialized here, so that the audit record counts the bytes of the answer.
                 let answer = result.map(|output| {
@@ -266,26 +244,12 @@ impl Invocation {
             // An object's state moves on only once the whole answer was handed to the
             // connection; a caller that went away leaves it where it was.
             if let Some(state) = state.filter(|s| !s.is_empty()) {
-                let id = self.skill.manifest().id.clone();
-                let committed = match tokio::time::timeout(LAST_LINE_WAIT, delivery).await {
-                    Ok(Ok(())) => match state.commit().await {
-                        Ok(_) => true,
-                        Err(e) => {
-                            tracing::warn!(skill = %id, "the answer was delivered but the skill's state was not saved: {e}");
-                            false
-                        }
-                    },
-                    _ => {
-                        state.abandon().await;
-                        tracing::info!(skill = %id, "the answer was not delivered whole; the skill's state is not saved");
-                        false
-                    }
-                };
-                ending.state = Some(if committed {
-                    "committed"
-                } else {
-                    "not committed"
-                });
+                let delivered = matches!(
+                    tokio::time::timeout(LAST_LINE_WAIT, delivery).await,
+                    Ok(Ok(()))
+                );
+                let committed = settle(&self.skill.manifest().id, state, delivered, "answer").await;
+                ending.state = Some(commit_note(committed));
             }
             let upstream = bound
                 .as_ref()
@@ -366,6 +330,23 @@ impl Server {
             upstream,
             peak_memory: ending.peak_memory,
         });
+    }
+}
+
+/// Commits a run's state if its `what` (the rows, or the whole answer) was delivered, else
+/// drops it; says whether it committed, and logs why when it did not.
+async fn settle(id: &str, state: PendingState, delivered: bool, what: &str) -> bool {
+    if !delivered {
+        state.abandon().await;
+        tracing::info!(skill = %id, "the skill's state is not saved: its {what} did not all reach the caller");
+        return false;
+    }
+    match state.commit().await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(skill = %id, "the skill's state was not saved, though its {what} reached the caller: {e}");
+            false
+        }
     }
 }
 
