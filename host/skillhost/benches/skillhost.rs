@@ -172,6 +172,22 @@ fn write_config(dir: &Path, sim: &Simulator, extra: &str) -> String {
     path.display().to_string()
 }
 
+/// `skillhost --config CONFIG --cache-dir CACHE`, with the simulator's client secret and a
+/// store of the bench's own in CACHE (its pacing, raised or not, and state).
+fn skillhost(config: impl AsRef<std::ffi::OsStr>, cache: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skillhost"));
+    cmd.arg("--config")
+        .arg(config)
+        .arg("--cache-dir")
+        .arg(cache)
+        .env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET)
+        .env(
+            "SKILLHOST_STATE",
+            format!("sqlite:{}", cache.join("state.db").display()),
+        );
+    cmd
+}
+
 fn timed(cmd: &mut Command) -> Duration {
     let started = Instant::now();
     let status = cmd
@@ -223,22 +239,15 @@ fn cli_against_curl(sizes: &Sizes) -> (Duration, Option<Duration>) {
     let config = write_config(dir.path(), &sim, UNPACED);
     let cache = dir.path().join("cache");
     let cli = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skillhost"));
-        cmd.args(["--config", &config, "--cache-dir"])
-            .arg(&cache)
-            .args([
-                "run",
-                "get_microsoft_defender_incident",
-                "-c",
-                "sim",
-                "-p",
-                "incident_id=100003",
-            ]);
-        cmd.env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET);
-        cmd.env(
-            "SKILLHOST_STATE",
-            format!("sqlite:{}", cache.join("state.db").display()),
-        );
+        let mut cmd = skillhost(&config, &cache);
+        cmd.args([
+            "run",
+            "get_microsoft_defender_incident",
+            "-c",
+            "sim",
+            "-p",
+            "incident_id=100003",
+        ]);
         cmd
     };
     timed(&mut cli()); // warms the compile cache
@@ -458,16 +467,10 @@ fn python_against_rust(sizes: &Sizes) -> Option<(LanguageFigures, LanguageFigure
         // would otherwise measure the published limit.
         let config = write_config(cache.path(), &sim, UNPACED);
         let run = || {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_skillhost"));
-            cmd.args(["--config", &config, "--skills-dir"])
+            let mut cmd = skillhost(&config, cache.path());
+            cmd.arg("--skills-dir")
                 .arg(skills)
-                .arg("--cache-dir")
-                .arg(cache.path())
                 .args(["run", id, "-c", "sim"]);
-            cmd.env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET).env(
-                "SKILLHOST_STATE",
-                format!("sqlite:{}", cache.path().join("state.db").display()),
-            );
             timed(&mut cmd)
         };
         let first = run();

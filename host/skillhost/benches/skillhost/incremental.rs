@@ -7,13 +7,13 @@
 //! which pages only the last minutes.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use skillhost_simulator::{self as simulator, Simulator, SimulatorConfig};
+use skillhost_simulator::{Simulator, SimulatorConfig};
 use skillhost_testkit::TempDir;
 
-use crate::{SECRET_VAR, UNPACED, median, write_config};
+use crate::{UNPACED, median, skillhost, write_config};
 
 const DETECTIONS: &str = "list_microsoft_defender_incidents_for_detections";
 
@@ -29,29 +29,21 @@ pub struct Figures {
 
 /// Runs the CLI with `params`; returns its wall time and the rows it printed.
 fn run(config: &str, cache: &Path, params: &[&str]) -> (Duration, usize) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skillhost"));
-    cmd.args(["--config", config, "--cache-dir"])
-        .arg(cache)
-        .args([
-            "run",
-            DETECTIONS,
-            "-c",
-            "sim",
-            "-o",
-            "ndjson",
-            "-p",
-            "duration=1",
-        ]);
+    let mut cmd = skillhost(config, cache);
+    cmd.args([
+        "run",
+        DETECTIONS,
+        "-c",
+        "sim",
+        "-o",
+        "ndjson",
+        "-p",
+        "duration=1",
+    ]);
     for param in params {
         cmd.args(["-p", param]);
     }
-    cmd.env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET)
-        .env(
-            "SKILLHOST_STATE",
-            format!("sqlite:{}", cache.join("state.db").display()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
     let out = cmd.output().expect("spawn skillhost");
     let elapsed = started.elapsed();

@@ -12,10 +12,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use skillhost_simulator::{self as simulator, Detail, SecretRef, Simulator, SimulatorConfig};
+use skillhost_simulator::{Detail, SecretRef, Simulator, SimulatorConfig};
 use skillhost_testkit::TempDir;
 
-use super::{SECRET_VAR, UNPACED, median};
+use super::{SECRET_VAR, UNPACED, median, skillhost};
 
 /// What the end-to-end row reports.
 pub struct WireFigures {
@@ -158,29 +158,20 @@ pub fn measure(incidents: usize, runs: usize) -> Option<WireFigures> {
 
 /// The CLI command of the row: NDJSON rows of the last two days, pages of 100.
 fn cli_command(config: &Path, cache: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skillhost"));
-    cmd.arg("--config")
-        .arg(config)
-        .arg("--cache-dir")
-        .arg(cache)
-        .args([
-            "run",
-            "list_microsoft_defender_incidents_for_detections",
-            "-c",
-            "sim",
-            "-p",
-            "duration=2",
-            "-p",
-            "page_size=100",
-            "-o",
-            "ndjson",
-        ])
-        .env(SECRET_VAR, simulator::DEFAULT_CLIENT_SECRET)
-        // Pacing (raised) and state in the bench's own store.
-        .env(
-            "SKILLHOST_STATE",
-            format!("sqlite:{}", cache.join("state.db").display()),
-        );
+    // Pacing (raised) and state in the bench's own store.
+    let mut cmd = skillhost(config, cache);
+    cmd.args([
+        "run",
+        "list_microsoft_defender_incidents_for_detections",
+        "-c",
+        "sim",
+        "-p",
+        "duration=2",
+        "-p",
+        "page_size=100",
+        "-o",
+        "ndjson",
+    ]);
     cmd
 }
 
