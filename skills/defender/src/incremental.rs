@@ -262,8 +262,7 @@ impl Cursor {
                 cursor.orphans.push((key, version));
             }
         }
-        // Whole seconds, as the window's own ends are.
-        let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
+        let now = crate::params::whole_seconds(now);
         let behind = now.checked_sub(params.overlap).unwrap_or(cursor.from);
         cursor.next = behind.max(cursor.from);
         Ok(cursor)

@@ -110,9 +110,6 @@ impl ListRequest {
         now: Timestamp,
         start: Option<Timestamp>,
     ) -> Result<ListRequest, SkillError> {
-        // Whole seconds: the filter is logged and compared by people, and sub-second precision
-        // buys nothing against the API's own timestamps.
-        let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
         let (window_start, end) = window(input, now)?;
         let start = start.unwrap_or(window_start);
         let time_field = input["time_field"].as_str().unwrap_or("lastUpdateTime");
@@ -149,13 +146,19 @@ impl ListRequest {
 
 /// Where the window of `input` starts, with `now` as the end of a rolling window.
 pub fn window_start(input: &Value, now: Timestamp) -> Result<Timestamp, SkillError> {
-    let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
     Ok(window(input, now)?.0)
 }
 
+/// `t` to the whole second, as the window's ends are: the filter is logged and compared by
+/// people, and sub-second precision buys nothing against the API's own timestamps.
+pub(crate) fn whole_seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
 /// The window's start and optional end: `start_time`/`end_time` when given, else `duration`
-/// units of `duration_type` back from the end (or `now`).
+/// units of `duration_type` back from the end (or `now`, to the whole second).
 fn window(input: &Value, now: Timestamp) -> Result<(Timestamp, Option<Timestamp>), SkillError> {
+    let now = whole_seconds(now);
     let duration = input["duration"].as_i64().unwrap_or(1);
     if duration < 1 {
         return Err(invalid(format!(
