@@ -31,16 +31,14 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.global.verbose);
-    // One thread is all a single invocation needs; a server runs one worker per core.
-    let runtime = if matches!(cli.command, cli::Command::Serve(_)) {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    };
+    // A server runs one worker per core. A single invocation runs its guest on this thread and
+    // reads answers on one worker meanwhile (bodies are read ahead of the guest, and the next
+    // page asked for while it parses this one).
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if !matches!(cli.command, cli::Command::Serve(_)) {
+        builder.worker_threads(1);
+    }
+    let runtime = builder.enable_all().build();
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {

@@ -47,6 +47,100 @@ fn one_token_request_serves_every_call_of_a_run() {
     assert_eq!(sim.stats().tokens(), 1);
 }
 
+#[test]
+fn each_page_asked_for_ahead_is_taken_and_audited_once() {
+    let sim = simulator(30, &[]);
+    let host = Host::defender(&[]);
+    let config = host.config(&sim, "defender", "");
+    let audit = host.cache_dir().join("audit.jsonl");
+    let run = host.run(&[
+        "--config",
+        &config,
+        "run",
+        "list_microsoft_defender_incidents_for_detections",
+        "-c",
+        "sim",
+        "-p",
+        "page_size=5",
+        "--audit-log",
+        audit.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(sim.stats().calls(), 7, "six full pages and an empty one");
+    let records = audit_lines(&audit);
+    let outcomes: Vec<(Value, Value)> = records
+        .iter()
+        .map(|r| (r["status"].clone(), r["reason"].clone()))
+        .collect();
+    assert_eq!(outcomes, vec![(Value::from(200), Value::Null); 7]);
+}
+
+#[test]
+fn a_run_that_stops_within_its_first_page_asks_for_no_other() {
+    let sim = simulator(30, &[]);
+    let host = Host::defender(&[]);
+    let config = host.config(&sim, "defender", "");
+    let run = host.run(&[
+        "--config",
+        &config,
+        "run",
+        LIST,
+        "-c",
+        "sim",
+        "-p",
+        "page_size=5",
+        "-p",
+        "limit=3",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["count"], 3);
+    assert_eq!(sim.stats().calls(), 1);
+}
+
+#[test]
+fn a_page_asked_for_ahead_that_the_skill_never_takes_is_audited_as_such() {
+    // The skill follows the first page's link, so the second page's link is asked for as the
+    // skill reads that page (5 small incidents, read whole before they are parsed); the skill
+    // stops at its limit and never asks for the third page.
+    let sim = simulator(30, &[]);
+    let host = Host::defender(&[]);
+    let config = host.config(&sim, "defender", "");
+    let audit = host.cache_dir().join("audit.jsonl");
+    let run = host.run(&[
+        "--config",
+        &config,
+        "run",
+        LIST,
+        "-c",
+        "sim",
+        "-p",
+        "page_size=5",
+        "-p",
+        "limit=7",
+        "--audit-log",
+        audit.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["count"], 7);
+    let records = audit_lines(&audit);
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(
+        (&records[0]["status"], &records[1]["status"]),
+        (&json!(200), &json!(200))
+    );
+    let reason = records[2]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("asked for ahead of the skill, which did not ask for it"),
+        "{records:?}"
+    );
+    assert!(
+        records[2]["path"]
+            .as_str()
+            .is_some_and(|p| p.contains("skip=10")),
+        "{records:?}"
+    );
+}
+
 /// An in-process host: one runtime, one connector, the Defender skills.
 struct InProcess {
     host: SkillHost,

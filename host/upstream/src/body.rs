@@ -1,39 +1,81 @@
-//! The body of a streamed answer, handed to the guest as it reads.
+//! The body of a streamed answer, read ahead of the guest and handed to it as it reads.
+//!
+//! A task reads the body from the network while the guest works on what it already has, at most
+//! [`READ_AHEAD`] bytes ahead of it (more waits until the guest reads), so the download overlaps
+//! the guest's parse instead of alternating with it. Where the body ends in an OData
+//! `@odata.nextLink`, the task notes the link, so that the next page can be asked for before the
+//! guest gets there (see [`IncomingBody::on_next_link`]).
 //!
 //! Threat: the body comes from the network. Reads are bounded by the connection's size cap, the
-//! invocation's deadline and a read-idle timeout, and after an error every later read returns the
-//! same error, so a body cut short is never mistaken for a complete one. A body that ends before
-//! its announced length, stalls, or breaks is reported as what it is ("cut short after N of M
-//! bytes"), a transient fault the caller may fetch again, never as an unreachable service. Its
-//! audit record is written once, when it ends (read to the end, failed, or dropped), with the
-//! bytes actually handed out and the reason.
+//! invocation's deadline and a read-idle timeout; what is held ahead of the guest is bounded by
+//! [`READ_AHEAD`] (and the number of pieces in flight), and after an error every later read
+//! returns the same error, so a body cut short is never mistaken for a complete one. A body that
+//! ends before its announced length, stalls, or breaks is reported as what it is ("cut short
+//! after N of M bytes"), a transient fault the caller may fetch again, never as an unreachable
+//! service. Its audit record is written once, when it ends (read to the end, failed, or dropped),
+//! with the bytes actually handed out and the reason. The reading task ends with the body.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use skillhost_contract::types::HttpError;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::audit::{AuditTrail, CallRecord};
 use crate::client::error_chain;
 
+/// Bytes of a body read ahead of the guest at most (plus the piece being read).
+pub const READ_AHEAD: usize = 1024 * 1024;
+
+/// Pieces of a body in flight between the reading task and the guest at most (a service
+/// sending tiny pieces is bounded by this, a service sending large ones by [`READ_AHEAD`]).
+const PIECES_IN_FLIGHT: usize = 64;
+
+/// Bytes at the end of a body kept to look for its `@odata.nextLink` (a link is a path and
+/// query, which the egress policy caps well below this).
+const TAIL: usize = 16 * 1024;
+
+/// The guest is this far into a body (a fraction, as the divisor of its length) before its next
+/// page is asked for: early enough for the next answer to arrive while the guest works on this
+/// one, late enough that a skill stopping after the first incidents of a page (a `limit`) does
+/// not spend a call on a page it never reads.
+const NEXT_PAGE_AFTER: u64 = 4;
+
+/// What the reading task hands over: a piece, or the error that ended the body (with the reason
+/// its audit record gives).
+type Piece = Result<Bytes, (String, HttpError)>;
+
+/// How a body ended well: its length and the `@odata.nextLink` it closes with, if any.
+struct End {
+    total: u64,
+    next_link: Option<String>,
+}
+
+/// What to do with the link to the next page (called once, as the guest reads).
+pub type OnNextLink = Box<dyn FnOnce(String) + Send + Sync>;
+
 /// A response body being read.
 pub struct IncomingBody {
-    response: reqwest::Response,
-    pending: bytes::Bytes,
+    pieces: mpsc::Receiver<Piece>,
+    budget: Arc<Semaphore>,
+    end: Arc<OnceLock<End>>,
+    reader: tokio::task::JoinHandle<()>,
+    pending: Bytes,
     received: u64,
-    downloaded: u64,
-    announced: Option<u64>,
     cap: u64,
-    deadline: Instant,
-    read_idle: Duration,
     status: u16,
     audit: AuditTrail,
     record: Option<CallRecord>,
     failed: Option<HttpError>,
+    on_next_link: Option<OnNextLink>,
+    drop_reason: &'static str,
 }
 
 impl IncomingBody {
     /// The body of `response`, capped at `cap` bytes, read by `deadline` with at most
-    /// `read_idle` between two pieces; `record` is written to `audit` when the body ends.
+    /// `read_idle` between two pieces; `record` is written to `audit` when the body ends. The
+    /// reading starts at once, on a task of the current tokio runtime.
     pub fn new(
         response: reqwest::Response,
         cap: u64,
@@ -42,20 +84,47 @@ impl IncomingBody {
         audit: AuditTrail,
         record: CallRecord,
     ) -> Self {
-        IncomingBody {
-            status: response.status().as_u16(),
+        let status = response.status().as_u16();
+        let (sender, pieces) = mpsc::channel(PIECES_IN_FLIGHT);
+        let budget = Arc::new(Semaphore::new(READ_AHEAD));
+        let end = Arc::new(OnceLock::new());
+        let reading = Reading {
             announced: response.content_length(),
             response,
-            pending: bytes::Bytes::new(),
-            received: 0,
             downloaded: 0,
             cap,
             deadline,
             read_idle,
+            tail: Vec::new(),
+        };
+        let reader = tokio::spawn(reading.run(sender, budget.clone(), end.clone()));
+        IncomingBody {
+            pieces,
+            budget,
+            end,
+            reader,
+            pending: Bytes::new(),
+            received: 0,
+            cap,
+            status,
             audit,
             record: Some(record),
             failed: None,
+            on_next_link: None,
+            drop_reason: "body not read to the end",
         }
+    }
+
+    /// Calls `then` with the body's closing `@odata.nextLink`, once the body was read to its end
+    /// and the guest is a quarter of the way into it (at once if both already hold).
+    pub fn on_next_link(&mut self, then: OnNextLink) {
+        self.on_next_link = Some(then);
+        self.check_next_link();
+    }
+
+    /// The reason the audit record gives if the body is dropped before it ended.
+    pub fn set_drop_reason(&mut self, reason: &'static str) {
+        self.drop_reason = reason;
     }
 
     /// Up to `max` more bytes; empty when the body is complete. After an error, every later
@@ -68,16 +137,21 @@ impl IncomingBody {
             return Ok(Vec::new());
         }
         if self.pending.is_empty() {
-            match self.next_chunk().await {
-                Ok(Some(chunk)) => {
-                    self.downloaded += chunk.len() as u64;
-                    self.pending = chunk;
+            match self.pieces.recv().await {
+                Some(Ok(piece)) => {
+                    self.budget.add_permits(piece.len().min(READ_AHEAD));
+                    self.pending = piece;
                 }
-                Ok(None) => {
+                Some(Err((reason, error))) => return Err(self.fail(&reason, error)),
+                None if self.end.get().is_some() => {
                     self.finish(None);
+                    self.check_next_link();
                     return Ok(Vec::new());
                 }
-                Err((reason, error)) => return Err(self.fail(&reason, error)),
+                None => {
+                    let error = HttpError::Transport("the answer's reading stopped".into());
+                    return Err(self.fail("reading stopped", error));
+                }
             }
         }
         let n = self.pending.len().min(max.max(1) as usize);
@@ -86,12 +160,112 @@ impl IncomingBody {
             return Err(self.fail("response too large", HttpError::TooLarge(cap)));
         }
         self.received += n as u64;
+        self.check_next_link();
         Ok(self.pending.split_to(n).to_vec())
+    }
+
+    /// Hands the next link over when the body ended with one and the guest is far enough in.
+    fn check_next_link(&mut self) {
+        let Some(End {
+            total,
+            next_link: Some(link),
+        }) = self.end.get()
+        else {
+            return;
+        };
+        if self.received >= total / NEXT_PAGE_AFTER
+            && let Some(then) = self.on_next_link.take()
+        {
+            then(link.clone());
+        }
+    }
+
+    fn fail(&mut self, reason: &str, error: HttpError) -> HttpError {
+        self.finish(Some(reason));
+        self.failed = Some(error.clone());
+        self.reader.abort();
+        error
+    }
+
+    /// Writes the audit record (once), with the bytes handed out so far.
+    fn finish(&mut self, reason: Option<&str>) {
+        if let Some(record) = self.record.take() {
+            self.audit
+                .record(&record, "allowed", reason, Some(self.status), self.received);
+        }
+    }
+}
+
+impl Drop for IncomingBody {
+    fn drop(&mut self) {
+        self.reader.abort();
+        let reason = self.drop_reason;
+        self.finish(Some(reason));
+    }
+}
+
+/// The reading task's side of a body.
+struct Reading {
+    response: reqwest::Response,
+    announced: Option<u64>,
+    downloaded: u64,
+    cap: u64,
+    deadline: Instant,
+    read_idle: Duration,
+    tail: Vec<u8>,
+}
+
+impl Reading {
+    /// Reads the body into `sender` while `budget` allows, then notes how it ended in `end`
+    /// (an error is handed over instead).
+    async fn run(
+        mut self,
+        sender: mpsc::Sender<Piece>,
+        budget: Arc<Semaphore>,
+        end: Arc<OnceLock<End>>,
+    ) {
+        let looks_for_link = self.response.status().is_success();
+        loop {
+            let piece = match self.next_piece().await {
+                Ok(Some(piece)) => piece,
+                Ok(None) => {
+                    let next_link = looks_for_link.then(|| next_link(&self.tail)).flatten();
+                    let _ = end.set(End {
+                        total: self.downloaded,
+                        next_link,
+                    });
+                    return;
+                }
+                Err(failure) => {
+                    let _ = sender.send(Err(failure)).await;
+                    return;
+                }
+            };
+            self.downloaded += piece.len() as u64;
+            if looks_for_link {
+                keep_tail(&mut self.tail, &piece);
+            }
+            // Permits come back as the guest takes pieces; the guest going away ends the task.
+            let Ok(permits) = budget
+                .acquire_many(piece.len().min(READ_AHEAD) as u32)
+                .await
+            else {
+                return;
+            };
+            permits.forget();
+            if sender.send(Ok(piece)).await.is_err() {
+                return;
+            }
+            if self.downloaded > self.cap {
+                // The guest's side refuses the piece that passed the cap; nothing more is read.
+                return;
+            }
+        }
     }
 
     /// The next piece from the network, `None` at the end; an error comes with the reason the
     /// audit record gives.
-    async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, (String, HttpError)> {
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, (String, HttpError)> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         let wait = remaining.min(self.read_idle);
         match tokio::time::timeout(wait, self.response.chunk()).await {
@@ -128,24 +302,74 @@ impl IncomingBody {
             None => format!("{} bytes", self.downloaded),
         }
     }
-
-    fn fail(&mut self, reason: &str, error: HttpError) -> HttpError {
-        self.finish(Some(reason));
-        self.failed = Some(error.clone());
-        error
-    }
-
-    /// Writes the audit record (once), with the bytes handed out so far.
-    fn finish(&mut self, reason: Option<&str>) {
-        if let Some(record) = self.record.take() {
-            self.audit
-                .record(&record, "allowed", reason, Some(self.status), self.received);
-        }
-    }
 }
 
-impl Drop for IncomingBody {
-    fn drop(&mut self) {
-        self.finish(Some("body not read to the end"));
+/// Keeps the last [`TAIL`] bytes of a body in `tail`, `piece` being the latest.
+fn keep_tail(tail: &mut Vec<u8>, piece: &[u8]) {
+    if piece.len() >= TAIL {
+        tail.clear();
+        tail.extend_from_slice(&piece[piece.len() - TAIL..]);
+        return;
+    }
+    let over = (tail.len() + piece.len()).saturating_sub(TAIL);
+    tail.drain(..over);
+    tail.extend_from_slice(piece);
+}
+
+/// The `@odata.nextLink` a JSON object closes with: the text ends with
+/// `"@odata.nextLink": "<link>" }` (whitespace allowed between the tokens). Anything else,
+/// a link elsewhere in the object included, gives `None`: the link is only a hint of what the
+/// guest will ask for next.
+fn next_link(tail: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"@odata.nextLink\"";
+    let text = tail.trim_ascii_end().strip_suffix(b"}")?;
+    let at = text.windows(KEY.len()).rposition(|w| w == KEY)?;
+    let value = text[at + KEY.len()..]
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii();
+    if value.first() != Some(&b'"') {
+        return None;
+    }
+    serde_json::from_slice::<String>(value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_link_is_the_string_the_object_closes_with() {
+        let page = br#"{"value":[{"id":1}],"@odata.nextLink" : "https://x/api/incidents?$skip=100\u0026a=b" }
+"#;
+        assert_eq!(
+            next_link(page).as_deref(),
+            Some("https://x/api/incidents?$skip=100&a=b")
+        );
+    }
+
+    #[test]
+    fn a_link_that_does_not_close_the_object_is_no_next_link() {
+        for page in [
+            &br#"{"@odata.nextLink":"https://x/a","value":[]}"#[..],
+            br#"{"value":[],"@odata.nextLink":"https://x/a""#,
+            br#"{"value":[],"@odata.nextLink":"https://x/a","n":1}"#,
+            br#"{"value":[],"@odata.nextLink":null}"#,
+            br#"{"value":[],"@odata.nextLink":"https://x/a" "b"}"#,
+            br#"{"v":"\"@odata.nextLink\":\"https://x/a\"}"}"#,
+        ] {
+            assert_eq!(next_link(page), None, "{}", String::from_utf8_lossy(page));
+        }
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_bytes_across_pieces() {
+        let mut tail = Vec::new();
+        keep_tail(&mut tail, &vec![b'a'; TAIL - 3]);
+        keep_tail(&mut tail, b"bcdef");
+        assert_eq!(tail.len(), TAIL);
+        assert!(tail.ends_with(b"aaabcdef"));
+        keep_tail(&mut tail, &vec![b'z'; TAIL + 5]);
+        assert_eq!(tail, vec![b'z'; TAIL]);
     }
 }

@@ -129,6 +129,8 @@ impl Connector {
             throttled: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             pacing_refusal: Mutex::new(None),
+            prefetched: Mutex::new(None),
+            next_link: Mutex::new(None),
         }))
     }
 
@@ -225,6 +227,43 @@ pub struct BoundConnection {
     throttled: AtomicU64,
     calls: AtomicU64,
     pacing_refusal: Mutex<Option<String>>,
+    prefetched: Mutex<Option<Prefetch>>,
+    next_link: Mutex<Option<HttpRequest>>,
+}
+
+/// A request the host made ahead of the guest: the page an answer's `@odata.nextLink` names,
+/// asked for while the guest still reads that answer. It is handed over when the guest's next
+/// request is exactly this one, and dropped (its call audited as not taken) otherwise.
+struct Prefetch {
+    request: HttpRequest,
+    task: tokio::task::JoinHandle<Result<StreamedAnswer, HttpError>>,
+}
+
+/// Why an audit record ends with a page the host asked for ahead of the guest.
+const PREFETCH_NOT_TAKEN: &str = "asked for ahead of the skill, which did not ask for it";
+
+/// The audit record of a call asked for ahead of the guest, written if the call is cancelled
+/// before it settled (its future dropped).
+struct Unsettled {
+    audit: AuditTrail,
+    record: Option<CallRecord>,
+}
+
+impl Unsettled {
+    /// The call settled: its answer or its failure is audited elsewhere.
+    fn settled(&mut self) {
+        self.record = None;
+    }
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            let reason = format!("{PREFETCH_NOT_TAKEN} (cancelled)");
+            self.audit
+                .record(&record, "allowed", Some(&reason), None, 0);
+        }
+    }
 }
 
 /// The head of an answer, its body still to be read.
@@ -314,7 +353,11 @@ impl BoundConnection {
     /// body was cut short or stalled is fetched again (nothing of it reached the guest yet), at
     /// most `max_retries` more times and within the deadline; each fetch has its own retries of
     /// failed answers.
-    pub async fn send(&self, skill: &str, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+    pub async fn send(
+        self: &Arc<Self>,
+        skill: &str,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, HttpError> {
         let retry = RetryPolicy::from(self.connection.retry);
         let mut refetched = 0;
         loop {
@@ -358,23 +401,50 @@ impl BoundConnection {
     /// Performs one `http.send-streaming` for `skill`: the answer's head now, its body as the
     /// guest reads it.
     pub async fn send_streaming(
-        &self,
+        self: &Arc<Self>,
         skill: &str,
         request: HttpRequest,
     ) -> Result<StreamedAnswer, HttpError> {
         self.stream(skill, &request).await
     }
 
-    /// [`BoundConnection::send_streaming`] of a borrowed request (`send` may fetch it again).
+    /// [`BoundConnection::send_streaming`] of a borrowed request (`send` may fetch it again):
+    /// the page asked for ahead of the guest if it is this request, else the request now.
     async fn stream(
-        &self,
+        self: &Arc<Self>,
         skill: &str,
         request: &HttpRequest,
     ) -> Result<StreamedAnswer, HttpError> {
+        if let Some(answer) = self.take_prefetched(request).await {
+            return answer;
+        }
+        let follows = self
+            .next_link
+            .lock()
+            .ok()
+            .and_then(|mut link| link.take())
+            .is_some_and(|link| link == *request);
         let (response, record) = self.exchange(skill, request).await?;
+        Ok(self.answer(skill, request, response, record, follows))
+    }
+
+    /// The answer to hand over for `response` to `request`. When a GET's body ends with an
+    /// `@odata.nextLink` (see [`IncomingBody::on_next_link`]), the page it names is asked for
+    /// while the guest reads the body if the guest `follows` links (this request was the last
+    /// answer's link); otherwise the link is remembered, so that the guest following it starts
+    /// the asking ahead. A skill that reads one page and stops never costs a call it did not
+    /// make; one that stops following part-way costs at most one.
+    fn answer(
+        self: &Arc<Self>,
+        skill: &str,
+        request: &HttpRequest,
+        response: reqwest::Response,
+        record: CallRecord,
+        follows: bool,
+    ) -> StreamedAnswer {
         let status = response.status().as_u16();
         let headers = header_list(&response);
-        let body = IncomingBody::new(
+        let mut body = IncomingBody::new(
             response,
             self.connection.max_response_bytes,
             self.deadline,
@@ -382,11 +452,100 @@ impl BoundConnection {
             self.audit.clone(),
             record,
         );
-        Ok(StreamedAnswer {
+        if request.method == Method::Get && request.body.is_none() {
+            let connection = Arc::downgrade(self);
+            let skill = skill.to_string();
+            let template = request.clone();
+            body.on_next_link(Box::new(move |link| {
+                if let Some(connection) = connection.upgrade() {
+                    let next = HttpRequest {
+                        path_and_query: link,
+                        ..template
+                    };
+                    if follows {
+                        connection.prefetch(skill, next);
+                    } else if let Ok(mut expected) = connection.next_link.lock() {
+                        *expected = Some(next);
+                    }
+                }
+            }));
+        }
+        StreamedAnswer {
             status,
             headers,
             body,
-        })
+        }
+    }
+
+    /// Asks for `request` ahead of the guest, unless a page asked for ahead is still waiting
+    /// to be taken. The call is admitted, paced, retried and audited like the guest's own.
+    fn prefetch(self: &Arc<Self>, skill: String, request: HttpRequest) {
+        let Ok(mut slot) = self.prefetched.lock() else {
+            return;
+        };
+        // A link the guest could not follow (another origin, a path too long) is not asked
+        // for: its denial would be audited as the skill's.
+        if slot.is_some() || Instant::now() >= self.deadline || self.policy.admit(&request).is_err()
+        {
+            return;
+        }
+        // Cancelled before the call settled, the call is audited by this; once it settled, its
+        // answer's body (or the call's own failure) is.
+        let mut unsettled = Unsettled {
+            audit: self.audit.clone(),
+            record: Some(CallRecord {
+                skill: skill.clone(),
+                service: request.service.clone(),
+                method: request.method.as_str(),
+                path: request.path_and_query.clone(),
+                started: Instant::now(),
+                retries: 0,
+            }),
+        };
+        let connection = self.clone();
+        let asked = request.clone();
+        let task = tokio::spawn(async move {
+            let exchanged = connection.exchange(&skill, &asked).await;
+            unsettled.settled();
+            let (response, record) = exchanged?;
+            let mut answer = connection.answer(&skill, &asked, response, record, true);
+            answer.body.set_drop_reason(PREFETCH_NOT_TAKEN);
+            Ok(answer)
+        });
+        *slot = Some(Prefetch { request, task });
+    }
+
+    /// The answer to `request` if it is the page asked for ahead of the guest; any other page
+    /// asked for ahead is dropped.
+    async fn take_prefetched(
+        &self,
+        request: &HttpRequest,
+    ) -> Option<Result<StreamedAnswer, HttpError>> {
+        let prefetch = self.prefetched.lock().ok()?.take()?;
+        if prefetch.request != *request {
+            prefetch.task.abort();
+            return None;
+        }
+        match prefetch.task.await {
+            Ok(Ok(mut answer)) => {
+                answer.body.set_drop_reason("body not read to the end");
+                Some(Ok(answer))
+            }
+            Ok(Err(error)) => Some(Err(error)),
+            // The task cannot panic or be cancelled while its handle is here; if it did, the
+            // request is made now.
+            Err(_) => None,
+        }
+    }
+
+    /// Drops the page asked for ahead of the guest, if any: the invocation is ending, or the
+    /// guest asked for something else. A call still under way is cancelled and audited.
+    pub fn abandon_prefetch(&self) {
+        let prefetch = self.prefetched.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(prefetch) = prefetch {
+            // A finished call's answer is dropped with the handle, and audits itself.
+            prefetch.task.abort();
+        }
     }
 
     /// Request cap and policy, then pacing, token, request and retries, up to the head of the

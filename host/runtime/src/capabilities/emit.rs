@@ -43,6 +43,11 @@ impl Row {
     /// breaks between tokens (a JSON string cannot hold a raw one), in which case it is written
     /// again on one line.
     pub fn check(text: String) -> Result<Row, String> {
+        // Most rows are plainly one object on one line: one quick pass says so. Anything else
+        // (an error included) takes serde_json's parse, whose verdict and words stand.
+        if plainly_one_object(text.as_bytes()) {
+            return Ok(Row(text));
+        }
         if text.bytes().any(|b| b == b'\n' || b == b'\r') {
             let object = match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Object(object)) => object,
@@ -73,6 +78,197 @@ impl Row {
     /// The row as a map, for consumers that need its values (CSV, tables, tests).
     pub fn to_map(&self) -> std::io::Result<Map<String, Value>> {
         serde_json::from_str(&self.0).map_err(std::io::Error::other)
+    }
+}
+
+/// Levels of nesting [`plainly_one_object`] follows (deeper rows take serde_json's parse).
+const PLAIN_DEPTH: u32 = 64;
+
+/// What [`plainly_one_object`] expects next.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// A key or `}` (just after `{`).
+    KeyOrClose,
+    /// A key (after a comma in an object).
+    Key,
+    /// A value or `]` (just after `[`).
+    ValueOrClose,
+    /// A value.
+    Value,
+    /// A comma or the end of the container.
+    CommaOrClose,
+}
+
+/// Whether `text` is, for certain, one JSON object on one line that serde_json's parse accepts
+/// as well: tokens separated by spaces and tabs only, strings without `\u` escapes, numbers of
+/// at most 18 digits without an exponent (always finite), at most [`PLAIN_DEPTH`] levels. False
+/// means "not plainly", not "invalid": such a text is left to serde_json, which decides.
+fn plainly_one_object(text: &[u8]) -> bool {
+    // One bit per open container, 1 for an object.
+    let mut objects: u64 = 0;
+    let mut depth: u32 = 0;
+    let mut i = skip_blanks(text, 0);
+    if text.get(i) != Some(&b'{') {
+        return false;
+    }
+    let mut expect = Expect::Value;
+    loop {
+        i = skip_blanks(text, i);
+        let Some(&byte) = text.get(i) else {
+            return false;
+        };
+        let closes = match (expect, byte) {
+            (Expect::KeyOrClose, b'}') | (Expect::ValueOrClose, b']') => true,
+            (Expect::CommaOrClose, b'}') => objects & 1 == 1,
+            (Expect::CommaOrClose, b']') => objects & 1 == 0,
+            _ => false,
+        };
+        if closes {
+            depth -= 1;
+            objects >>= 1;
+            i += 1;
+            if depth == 0 {
+                return skip_blanks(text, i) == text.len();
+            }
+            expect = Expect::CommaOrClose;
+            continue;
+        }
+        match expect {
+            Expect::CommaOrClose => {
+                if byte != b',' {
+                    return false;
+                }
+                i += 1;
+                expect = if objects & 1 == 1 {
+                    Expect::Key
+                } else {
+                    Expect::Value
+                };
+            }
+            Expect::KeyOrClose | Expect::Key => {
+                let Some(end) = string_end(text, i) else {
+                    return false;
+                };
+                i = skip_blanks(text, end);
+                if text.get(i) != Some(&b':') {
+                    return false;
+                }
+                i += 1;
+                expect = Expect::Value;
+            }
+            Expect::ValueOrClose | Expect::Value => {
+                i = match byte {
+                    b'{' | b'[' => {
+                        if depth == PLAIN_DEPTH {
+                            return false;
+                        }
+                        depth += 1;
+                        objects = (objects << 1) | u64::from(byte == b'{');
+                        expect = if byte == b'{' {
+                            Expect::KeyOrClose
+                        } else {
+                            Expect::ValueOrClose
+                        };
+                        i += 1;
+                        continue;
+                    }
+                    b'"' => string_end(text, i),
+                    b't' => literal(text, i, b"true"),
+                    b'f' => literal(text, i, b"false"),
+                    b'n' => literal(text, i, b"null"),
+                    _ => number_end(text, i),
+                }
+                .unwrap_or(usize::MAX);
+                if i == usize::MAX {
+                    return false;
+                }
+                expect = Expect::CommaOrClose;
+            }
+        }
+    }
+}
+
+/// The index after the spaces and tabs from `i` on.
+fn skip_blanks(text: &[u8], mut i: usize) -> usize {
+    while matches!(text.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index after `word` at `i`, if it is there.
+fn literal(text: &[u8], i: usize, word: &[u8]) -> Option<usize> {
+    text.get(i..i + word.len())
+        .filter(|found| *found == word)
+        .map(|_| i + word.len())
+}
+
+/// The index after the number at `i`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?`, 18 digits at most.
+fn number_end(text: &[u8], mut i: usize) -> Option<usize> {
+    let digits_from = |text: &[u8], i: usize| {
+        text.get(i..).map_or(0, |rest| {
+            rest.iter().take_while(|b| b.is_ascii_digit()).count()
+        })
+    };
+    if text.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    let whole = digits_from(text, i);
+    if whole == 0 || (whole > 1 && text[i] == b'0') {
+        return None;
+    }
+    i += whole;
+    let mut fraction = 0;
+    if text.get(i) == Some(&b'.') {
+        fraction = digits_from(text, i + 1);
+        if fraction == 0 {
+            return None;
+        }
+        i += 1 + fraction;
+    }
+    if whole + fraction > 18 || matches!(text.get(i), Some(b'e' | b'E')) {
+        return None;
+    }
+    Some(i)
+}
+
+/// The index after the string whose opening quote is at `i`; `None` if it is not plainly a
+/// string (a `\u` escape, a control character, an unknown escape, no closing quote).
+fn string_end(text: &[u8], i: usize) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    if text.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut i = i + 1;
+    loop {
+        // Eight bytes at a time up to the first quote, backslash or control character: each
+        // test flags the first such byte exactly (a borrow only flags bytes after it).
+        while let Some(chunk) = text.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let word = u64::from_le_bytes(word);
+            let quote = word ^ (ONES * u64::from(b'"'));
+            let backslash = word ^ (ONES * u64::from(b'\\'));
+            let flagged = (word.wrapping_sub(ONES * 0x20) & !word)
+                | (quote.wrapping_sub(ONES) & !quote)
+                | (backslash.wrapping_sub(ONES) & !backslash);
+            let flagged = flagged & HIGH;
+            if flagged != 0 {
+                i += flagged.trailing_zeros() as usize / 8;
+                break;
+            }
+            i += 8;
+        }
+        match *text.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => match *text.get(i + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                _ => return None,
+            },
+            byte if byte < 0x20 => return None,
+            _ => i += 1,
+        }
     }
 }
 
@@ -276,6 +472,99 @@ mod tests {
     fn a_row_keeps_its_text_when_it_is_one_object_on_one_line() {
         let text = r#"{"b": 1, "a": [null, "x\u001b"], "c": {"d": 1.50}}"#;
         assert_eq!(Row::check(text.to_string()).unwrap().text(), text);
+    }
+
+    /// Texts on the edge of what [`plainly_one_object`] takes, each with serde_json's verdict.
+    const EDGES: &[&str] = &[
+        r#"{}"#,
+        r#" {"a":1} "#,
+        "{\t\"a\" :\t[1, -0, 0.5, -12.25, true, false, null, {}, [], \"\"]}",
+        r#"{"a":"\"\\\/\b\f\n\r\t","b":"é\u00e9 😀"}"#,
+        r#"{"a":"\ud800"}"#,
+        r#"{"a":"\x"}"#,
+        r#"{"a":01}"#,
+        r#"{"a":1.}"#,
+        r#"{"a":.5}"#,
+        r#"{"a":-}"#,
+        r#"{"a":1e5}"#,
+        r#"{"a":1E400}"#,
+        r#"{"a":123456789012345678}"#,
+        r#"{"a":1234567890123456789012345678901234567890}"#,
+        r#"{"a":1,}"#,
+        r#"{"a" 1}"#,
+        r#"{,"a":1}"#,
+        r#"{"a":[1,]}"#,
+        r#"{"a":[1 2]}"#,
+        r#"{"a":[}"#,
+        r#"{"a":{]}"#,
+        r#"{"a":tru}"#,
+        r#"{"a":nul}"#,
+        r#"{"a":"x}"#,
+        r#"{"a":1}}"#,
+        r#"{"a":1} x"#,
+        r#"{1:1}"#,
+        r#"{"a":"x\"}"#,
+        "{\"a\":\"\u{1f}\"}",
+        "{\"a\":\"\u{7f}\"}",
+        r#"[{"a":1}]"#,
+        r#""{}""#,
+        "",
+        "{",
+    ];
+
+    #[test]
+    fn the_quick_check_takes_only_what_serde_json_takes() {
+        for text in EDGES {
+            let serde = serde_json::from_str::<ObjectShape>(text).is_ok();
+            if plainly_one_object(text.as_bytes()) {
+                assert!(serde, "taken quickly but refused by serde_json: {text:?}");
+            }
+            assert_eq!(Row::check(text.to_string()).is_ok(), serde, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_quick_check_takes_no_damaged_row_that_serde_json_refuses() {
+        // Every cut and every one-byte change of a row with every value kind.
+        let row = r#"{"id":"1","n":-12.5,"z":0,"t":true,"f":false,"x":null,"l":["a\"b",{"k":[]}],"e":"\\\/"}"#;
+        let mut tried = 0;
+        for at in 0..row.len() {
+            let mut texts = vec![row[..at].to_string()];
+            for byte in b"{}[]\":,.-+0159eE \"\\/tfnux\t\n" {
+                let mut bytes = row.as_bytes().to_vec();
+                bytes[at] = *byte;
+                texts.extend(String::from_utf8(bytes).ok());
+                let mut bytes = row.as_bytes().to_vec();
+                bytes.insert(at, *byte);
+                texts.extend(String::from_utf8(bytes).ok());
+            }
+            for text in texts {
+                tried += 1;
+                let serde = serde_json::from_str::<ObjectShape>(&text).is_ok();
+                assert!(
+                    !plainly_one_object(text.as_bytes()) || serde,
+                    "taken quickly but refused by serde_json: {text:?}"
+                );
+            }
+        }
+        assert!(tried > 4000, "{tried}");
+    }
+
+    #[test]
+    fn the_quick_check_takes_plain_rows_of_every_value_kind() {
+        for text in [
+            r#"{}"#,
+            r#"{"a":{"b":[1,-2.5,"x",true,false,null,[],{}]},"c":"\"\\\n"}"#,
+            "{\"a\": 1,\t\"b\": \"ünïcödé and a long string past eight bytes\"}",
+            r#"{"a":123456789012345678}"#,
+        ] {
+            assert!(plainly_one_object(text.as_bytes()), "{text:?}");
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(63), "]".repeat(63));
+        assert!(plainly_one_object(deep.as_bytes()));
+        let deeper = format!("{{\"a\":{}{}}}", "[".repeat(64), "]".repeat(64));
+        assert!(!plainly_one_object(deeper.as_bytes()));
+        assert!(Row::check(deeper).is_ok());
     }
 
     #[test]

@@ -159,6 +159,15 @@ impl HttpCapability {
     }
 }
 
+impl Drop for HttpCapability {
+    /// The invocation is over: a page the host asked for ahead of it is dropped.
+    fn drop(&mut self) {
+        if let Some(connection) = &self.connection {
+            connection.abandon_prefetch();
+        }
+    }
+}
+
 /// What an HTTP error means for the invocation as a whole, whatever the guest does with it: a
 /// denial is a sandbox violation, and a call that gave up because the deadline came means the
 /// invocation ran out of time.
