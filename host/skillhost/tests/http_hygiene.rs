@@ -378,6 +378,42 @@ async fn a_binding_with_a_request_cap_of_three_sends_three_and_denies_the_rest()
     assert_eq!(bound.requests_sent(), 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_page_asked_for_ahead_and_not_taken_counts_against_no_request_cap() {
+    let sim = simulator(30, &[]);
+    let files = Host::defender(&[]);
+    let connection = files.in_process_connection(&sim, "defender", "");
+    let limits = CallLimits {
+        max_requests: 3,
+        ..CallLimits::default()
+    };
+    let bound = Connector::new(None)
+        .bind_with_limits(connection, Instant::now() + Duration::from_secs(30), limits)
+        .unwrap();
+    let next = |body: &[u8]| {
+        let page: Value = serde_json::from_slice(body).unwrap();
+        HttpRequest {
+            path_and_query: page["@odata.nextLink"].as_str().unwrap().to_string(),
+            ..get_incident()
+        }
+    };
+    let first = bound.send("t", get_incident()).await.unwrap();
+    // Following the first page's link: the third page is asked for as the second is read.
+    let second = bound.send("t", next(&first.body)).await.unwrap();
+    assert_eq!(second.status, 200);
+    let asked_ahead = Instant::now() + Duration::from_secs(10);
+    while sim.stats().calls() < 3 && Instant::now() < asked_ahead {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sim.stats().calls(), 3, "the third page was asked for ahead");
+    // The skill then asks for something else: its third request, within the cap of three.
+    let third = bound.send("t", get_incident()).await.unwrap();
+    assert_eq!(third.status, 200);
+    assert_eq!(bound.requests_made(), 3);
+    assert_eq!(sim.stats().calls(), 4);
+    bound.abandon_prefetch();
+}
+
 #[tokio::test]
 async fn a_binding_with_a_small_audit_cap_ends_with_one_truncated_record() {
     let sim = simulator(3, &[]);

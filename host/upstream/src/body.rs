@@ -25,7 +25,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::audit::{AuditTrail, CallRecord};
 use crate::client::error_chain;
 
-/// Bytes of a body read ahead of the guest at most (plus the piece being read).
+/// Bytes of a body read ahead of the guest at most.
 pub const READ_AHEAD: usize = 1024 * 1024;
 
 /// Pieces of a body in flight between the reading task and the guest at most (a service
@@ -42,9 +42,14 @@ const TAIL: usize = 16 * 1024;
 /// not spend a call on a page it never reads.
 const NEXT_PAGE_AFTER: u64 = 4;
 
+/// The largest piece the reading task hands over: pieces are copied out of the network's
+/// buffers on the task (not on the guest's thread), at most this size, so that a read of this
+/// much takes a whole piece as it is.
+pub const PIECE: usize = 64 * 1024;
+
 /// What the reading task hands over: a piece, or the error that ended the body (with the reason
 /// its audit record gives).
-type Piece = Result<Bytes, (String, HttpError)>;
+type Piece = Result<Vec<u8>, (String, HttpError)>;
 
 /// How a body ended well: its length and the `@odata.nextLink` it closes with, if any.
 struct End {
@@ -61,7 +66,9 @@ pub struct IncomingBody {
     budget: Arc<Semaphore>,
     end: Arc<OnceLock<End>>,
     reader: tokio::task::JoinHandle<()>,
-    pending: Bytes,
+    pending: Vec<u8>,
+    /// Bytes of `pending` already handed out.
+    taken: usize,
     received: u64,
     cap: u64,
     status: u16,
@@ -103,7 +110,8 @@ impl IncomingBody {
             budget,
             end,
             reader,
-            pending: Bytes::new(),
+            pending: Vec::new(),
+            taken: 0,
             received: 0,
             cap,
             status,
@@ -136,11 +144,12 @@ impl IncomingBody {
         if self.record.is_none() {
             return Ok(Vec::new());
         }
-        if self.pending.is_empty() {
+        if self.taken == self.pending.len() {
             match self.pieces.recv().await {
                 Some(Ok(piece)) => {
-                    self.budget.add_permits(piece.len().min(READ_AHEAD));
+                    self.budget.add_permits(piece.len());
                     self.pending = piece;
+                    self.taken = 0;
                 }
                 Some(Err((reason, error))) => return Err(self.fail(&reason, error)),
                 None if self.end.get().is_some() => {
@@ -154,14 +163,21 @@ impl IncomingBody {
                 }
             }
         }
-        let n = self.pending.len().min(max.max(1) as usize);
+        let left = self.pending.len() - self.taken;
+        let n = left.min(max.max(1) as usize);
         if self.received + n as u64 > self.cap {
             let cap = self.cap;
             return Err(self.fail("response too large", HttpError::TooLarge(cap)));
         }
         self.received += n as u64;
         self.check_next_link();
-        Ok(self.pending.split_to(n).to_vec())
+        if n == left && self.taken == 0 {
+            // The whole piece: handed over as it is.
+            return Ok(std::mem::take(&mut self.pending));
+        }
+        let piece = self.pending[self.taken..self.taken + n].to_vec();
+        self.taken += n;
+        Ok(piece)
     }
 
     /// Hands the next link over when the body ended with one and the guest is far enough in.
@@ -226,8 +242,8 @@ impl Reading {
     ) {
         let looks_for_link = self.response.status().is_success();
         loop {
-            let piece = match self.next_piece().await {
-                Ok(Some(piece)) => piece,
+            let chunk = match self.next_piece().await {
+                Ok(Some(chunk)) => chunk,
                 Ok(None) => {
                     let next_link = looks_for_link.then(|| next_link(&self.tail)).flatten();
                     let _ = end.set(End {
@@ -241,20 +257,20 @@ impl Reading {
                     return;
                 }
             };
-            self.downloaded += piece.len() as u64;
+            self.downloaded += chunk.len() as u64;
             if looks_for_link {
-                keep_tail(&mut self.tail, &piece);
+                keep_tail(&mut self.tail, &chunk);
             }
-            // Permits come back as the guest takes pieces; the guest going away ends the task.
-            let Ok(permits) = budget
-                .acquire_many(piece.len().min(READ_AHEAD) as u32)
-                .await
-            else {
-                return;
-            };
-            permits.forget();
-            if sender.send(Ok(piece)).await.is_err() {
-                return;
+            for piece in chunk.chunks(PIECE) {
+                // Permits come back as the guest takes pieces; the guest going away ends the
+                // task.
+                let Ok(permits) = budget.acquire_many(piece.len() as u32).await else {
+                    return;
+                };
+                permits.forget();
+                if sender.send(Ok(piece.to_vec())).await.is_err() {
+                    return;
+                }
             }
             if self.downloaded > self.cap {
                 // The guest's side refuses the piece that passed the cap; nothing more is read.
@@ -304,15 +320,17 @@ impl Reading {
     }
 }
 
-/// Keeps the last [`TAIL`] bytes of a body in `tail`, `piece` being the latest.
+/// Keeps at least the last [`TAIL`] bytes of a body in `tail` (at most twice that, so that
+/// tiny pieces cost no more than large ones), `piece` being the latest.
 fn keep_tail(tail: &mut Vec<u8>, piece: &[u8]) {
     if piece.len() >= TAIL {
         tail.clear();
         tail.extend_from_slice(&piece[piece.len() - TAIL..]);
         return;
     }
-    let over = (tail.len() + piece.len()).saturating_sub(TAIL);
-    tail.drain(..over);
+    if tail.len() + piece.len() > 2 * TAIL {
+        tail.drain(..tail.len() - TAIL);
+    }
     tail.extend_from_slice(piece);
 }
 
@@ -367,8 +385,13 @@ mod tests {
         let mut tail = Vec::new();
         keep_tail(&mut tail, &vec![b'a'; TAIL - 3]);
         keep_tail(&mut tail, b"bcdef");
-        assert_eq!(tail.len(), TAIL);
         assert!(tail.ends_with(b"aaabcdef"));
+        for _ in 0..3 * TAIL {
+            keep_tail(&mut tail, b"y");
+            assert!((TAIL..=2 * TAIL).contains(&tail.len()), "{}", tail.len());
+        }
+        keep_tail(&mut tail, b"x");
+        assert!(tail.ends_with(&[&[b'y'; 100][..], b"x"].concat()));
         keep_tail(&mut tail, &vec![b'z'; TAIL + 5]);
         assert_eq!(tail, vec![b'z'; TAIL]);
     }

@@ -242,6 +242,24 @@ struct Prefetch {
 /// Why an audit record ends with a page the host asked for ahead of the guest.
 const PREFETCH_NOT_TAKEN: &str = "asked for ahead of the skill, which did not ask for it";
 
+/// Whether a request is the guest's own or asked for ahead of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ahead {
+    /// The guest's own request.
+    No,
+    /// A page asked for ahead of the guest.
+    Yes,
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The audit record of a call asked for ahead of the guest, written if the call is cancelled
 /// before it settled (its future dropped).
 struct Unsettled {
@@ -424,7 +442,7 @@ impl BoundConnection {
             .ok()
             .and_then(|mut link| link.take())
             .is_some_and(|link| link == *request);
-        let (response, record) = self.exchange(skill, request).await?;
+        let (response, record) = self.exchange(skill, request, Ahead::No).await?;
         Ok(self.answer(skill, request, response, record, follows))
     }
 
@@ -485,7 +503,11 @@ impl BoundConnection {
         };
         // A link the guest could not follow (another origin, a path too long) is not asked
         // for: its denial would be audited as the skill's.
-        if slot.is_some() || Instant::now() >= self.deadline || self.policy.admit(&request).is_err()
+        // Nor is one past the request cap: the guest's own request would be refused.
+        if slot.is_some()
+            || Instant::now() >= self.deadline
+            || self.policy.admit(&request).is_err()
+            || self.calls.load(Ordering::Relaxed) >= self.limits.max_requests
         {
             return;
         }
@@ -505,7 +527,7 @@ impl BoundConnection {
         let connection = self.clone();
         let asked = request.clone();
         let task = tokio::spawn(async move {
-            let exchanged = connection.exchange(&skill, &asked).await;
+            let exchanged = connection.exchange(&skill, &asked, Ahead::Yes).await;
             unsettled.settled();
             let (response, record) = exchanged?;
             let mut answer = connection.answer(&skill, &asked, response, record, true);
@@ -522,19 +544,21 @@ impl BoundConnection {
         request: &HttpRequest,
     ) -> Option<Result<StreamedAnswer, HttpError>> {
         let prefetch = self.prefetched.lock().ok()?.take()?;
+        let mut task = AbortOnDrop(prefetch.task);
         if prefetch.request != *request {
-            prefetch.task.abort();
             return None;
         }
-        match prefetch.task.await {
+        // Aborted if this wait is (the invocation ending): nothing then takes the answer.
+        let outcome = (&mut task.0).await;
+        match outcome {
             Ok(Ok(mut answer)) => {
+                self.calls.fetch_add(1, Ordering::Relaxed);
                 answer.body.set_drop_reason("body not read to the end");
                 Some(Ok(answer))
             }
-            Ok(Err(error)) => Some(Err(error)),
-            // The task cannot panic or be cancelled while its handle is here; if it did, the
-            // request is made now.
-            Err(_) => None,
+            // A failure asked for ahead (pacing had no room, a timeout, a service error) is not
+            // handed over: the guest's own request is made now, and meets its own outcome.
+            Ok(Err(_)) | Err(_) => None,
         }
     }
 
@@ -554,6 +578,7 @@ impl BoundConnection {
         &self,
         skill: &str,
         request: &HttpRequest,
+        ahead: Ahead,
     ) -> Result<(reqwest::Response, CallRecord), HttpError> {
         let mut record = CallRecord {
             skill: skill.to_string(),
@@ -563,12 +588,12 @@ impl BoundConnection {
             started: Instant::now(),
             retries: 0,
         };
-        let call = self.admit(request, &mut record)?;
+        let call = self.admit(request, &mut record, ahead)?;
         let retry = RetryPolicy::from(self.connection.retry);
         let mut stale_token = None;
         let mut refreshed = false;
         loop {
-            self.pace(&record).await?;
+            self.pace(&record, ahead).await?;
             let token = self.token(&call.scope, stale_token, &record).await?;
             let attempt = self.attempt(&call, &token).await;
             match next_step(&attempt, retry, record.retries, &mut refreshed) {
@@ -589,8 +614,18 @@ impl BoundConnection {
 
     /// Counts the request against the invocation's cap, then decides it by the egress policy;
     /// a denial is audited and returned (it is final: not paced, not retried).
-    fn admit(&self, request: &HttpRequest, record: &mut CallRecord) -> Result<Call, HttpError> {
-        let made = self.calls.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+    fn admit(
+        &self,
+        request: &HttpRequest,
+        record: &mut CallRecord,
+        ahead: Ahead,
+    ) -> Result<Call, HttpError> {
+        // A request asked for ahead counts when the guest takes it (see `take_prefetched`).
+        let made = match ahead {
+            Ahead::No => self.calls.fetch_add(1, Ordering::Relaxed),
+            Ahead::Yes => self.calls.load(Ordering::Relaxed),
+        }
+        .saturating_add(1);
         let decision = if made > self.limits.max_requests {
             Err(format!(
                 "the invocation reached its limit of {} requests through connection `{}` \
@@ -629,9 +664,17 @@ impl BoundConnection {
     /// that would pass the deadline is refused at once: the guest gets a timeout, and
     /// [`BoundConnection::take_pacing_refusal`] says it was pacing. A shared pacing store that
     /// cannot be asked fails the call as a transport error, unsent and not retried.
-    async fn pace(&self, record: &CallRecord) -> Result<(), HttpError> {
-        let refusal = match self.pacer.admit(self.deadline).await {
+    ///
+    /// A request asked for ahead of the guest waits for nothing: refused unless the window has
+    /// room now, silently (the guest asks for it again if it wants it, and hears the pacer then).
+    async fn pace(&self, record: &CallRecord, ahead: Ahead) -> Result<(), HttpError> {
+        let by = match ahead {
+            Ahead::No => self.deadline,
+            Ahead::Yes => Instant::now(),
+        };
+        let refusal = match self.pacer.admit(by).await {
             Ok(_) => return Ok(()),
+            Err(_) if ahead == Ahead::Yes => return Err(HttpError::Timeout),
             Err(PacingFailure::Refused(refusal)) => refusal,
             Err(PacingFailure::Unavailable(why)) => {
                 let why = format!(

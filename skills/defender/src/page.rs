@@ -136,8 +136,8 @@ impl Text {
     }
 }
 
-/// Bytes asked of the body per read.
-const READ: usize = 16 * 1024;
+/// Bytes asked of the body per read (the guest SDK asks the host for this much at a time too).
+const READ: usize = 64 * 1024;
 
 /// A window over a body being read.
 struct Window<'a> {
