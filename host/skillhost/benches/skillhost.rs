@@ -559,6 +559,30 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {memory}")
 }
 
+/// The end-to-end detections row (`-- wire` alone).
+fn print_wire(sizes: &Sizes) {
+    match wire::measure(sizes.wire_incidents, sizes.wire_runs) {
+        Some(w) => {
+            let mb = w.bytes as f64 / 1e6;
+            println!(
+                "| detections end to end, CLI → simulator: {} realistic incidents, {} pages, {mb:.1} MB, {} rows (median of {}) | wall {:.3} s, CPU {:.3} s ({:.0} MB/s, {:.0}k rows per CPU-second) | one curl process, same pages over one connection: wall {:.3} s, CPU {:.3} s | {:.2} | ≤ 1.5, CPU ≤ 0.15 s |",
+                sizes.wire_incidents,
+                w.pages,
+                w.rows,
+                sizes.wire_runs,
+                w.cli.0.as_secs_f64(),
+                w.cli.1.as_secs_f64(),
+                mb / w.cli.1.as_secs_f64(),
+                w.rows as f64 / 1e3 / w.cli.1.as_secs_f64(),
+                w.curl.0.as_secs_f64(),
+                w.curl.1.as_secs_f64(),
+                w.cli.0.as_secs_f64() / w.curl.0.as_secs_f64()
+            );
+        }
+        None => println!("| detections end to end | – | curl not installed | – | ≤ 1.5 |"),
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes = if quick { &QUICK } else { &FULL };
@@ -582,6 +606,11 @@ fn main() {
     // `-- incremental`: only the incremental run against the plain one.
     if std::env::args().any(|a| a == "incremental") {
         print_incremental(sizes);
+        return;
+    }
+    // `-- wire`: only detections end to end against one curl download.
+    if std::env::args().any(|a| a == "wire") {
+        print_wire(sizes);
         return;
     }
     // `-- languages`: only the Python example against its Rust twin.
@@ -637,27 +666,7 @@ fn main() {
         millis(wasm) / millis(native)
     );
 
-    match wire::measure(sizes.wire_incidents, sizes.wire_runs) {
-        Some(w) => {
-            let mb = w.bytes as f64 / 1e6;
-            println!(
-                "| detections end to end, CLI → simulator: {} realistic incidents, {} pages, {mb:.1} MB, {} rows (median of {}) | wall {:.3} s, CPU {:.3} s ({:.0} MB/s, {:.0}k rows per CPU-second) | one curl process, same pages over one connection: wall {:.3} s, CPU {:.3} s | {:.2} | ≤ 1.5, CPU ≤ 0.15 s |",
-                sizes.wire_incidents,
-                w.pages,
-                w.rows,
-                sizes.wire_runs,
-                w.cli.0.as_secs_f64(),
-                w.cli.1.as_secs_f64(),
-                mb / w.cli.1.as_secs_f64(),
-                w.rows as f64 / 1e3 / w.cli.1.as_secs_f64(),
-                w.curl.0.as_secs_f64(),
-                w.curl.1.as_secs_f64(),
-                w.cli.0.as_secs_f64() / w.curl.0.as_secs_f64()
-            );
-        }
-        None => println!("| detections end to end | – | curl not installed | – | ≤ 1.5 |"),
-    }
-
+    print_wire(sizes);
     print_incremental(sizes);
 
     let peaks: Vec<(usize, usize)> = sizes
