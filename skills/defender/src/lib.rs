@@ -5,7 +5,7 @@
 //! Nothing here calls an import directly: HTTP goes through the [`Fetch`] trait, so the same
 //! code runs in the wasm skills (over `http.send`) and natively (in tests and benchmarks).
 //!
-//! Pages are parsed on a fast path (the private modules `page`, `walk` and `incident`, and
+//! Pages are parsed on a fast path (the private modules `page` and `incident`, and
 //! [`rows`]): each incident is parsed once from a window over the streamed body, its strings
 //! borrowed, only the fields a row needs kept, and rows written straight as JSON text.
 //! [`mod@reference`] keeps the path over `serde_json::Value` it replaced, which defines the rows:

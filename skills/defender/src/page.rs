@@ -2,9 +2,8 @@
 //!
 //! The body is read into a window of [`WINDOW`] bytes, checked as UTF-8 once as it is read; the
 //! page object's structure (`{"value": [...], "@odata.nextLink": ...}`) is walked by hand, and
-//! each incident is parsed from the window in one pass, its strings borrowed from the window: by
-//! the hand-written walk of [`crate::walk`] (detections), or by serde_json (the list skill, and
-//! windows that are not UTF-8). An incident is parsed once: before it starts, the window is
+//! each incident is parsed from the window in one pass by serde_json, its strings borrowed from the
+//! window. An incident is parsed once: before it starts, the window is
 //! refilled when less than [`LOW_WATER`] bytes are left, so only an incident larger than that can
 //! run past the window's end, and then the window grows and the parse starts again (at most
 //! doubling the work for such an incident). Consumed bytes are dropped on each refill, so memory

@@ -1,6 +1,6 @@
 //! The reference implementation over [`serde_json::Value`]: each page parsed into one tree per
 //! incident, rows built as `Value` maps and serialized. It is the specification the fast path
-//! ([`crate::rows`] and the private `page` and `walk` modules) is tested against byte for byte, the path the fast one
+//! ([`crate::rows`] and the private `page` and `incident` modules) is tested against byte for byte, the path the fast one
 //! falls back to for the rare incident it declines (an object inside a copied value that repeats
 //! a key), and the "before" of `examples/rows_bench.rs`.
 //!
