@@ -414,6 +414,51 @@ async fn a_page_asked_for_ahead_and_not_taken_counts_against_no_request_cap() {
     bound.abandon_prefetch();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_page_asked_for_ahead_counts_once_when_taken() {
+    let sim = simulator(30, &[]);
+    let files = Host::defender(&[]);
+    let connection = files.in_process_connection(&sim, "defender", "");
+    let bound = Connector::new(None)
+        .bind(connection, Instant::now() + Duration::from_secs(30))
+        .unwrap();
+    let next = |body: &[u8]| {
+        let page: Value = serde_json::from_slice(body).unwrap();
+        HttpRequest {
+            path_and_query: page["@odata.nextLink"].as_str().unwrap().to_string(),
+            ..get_incident()
+        }
+    };
+    let first = bound.send("t", get_incident()).await.unwrap();
+    let second = bound.send("t", next(&first.body)).await.unwrap();
+    let asked_ahead = Instant::now() + Duration::from_secs(10);
+    while sim.stats().calls() < 3 && Instant::now() < asked_ahead {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(bound.requests_made(), 2);
+    let third = bound.send("t", next(&second.body)).await.unwrap();
+    assert_eq!(third.status, 200);
+    assert_eq!(bound.requests_made(), 3);
+    // Sent once (the fourth page may be under way already: the skill follows links).
+    let seen: Vec<String> = sim
+        .stats()
+        .seen()
+        .iter()
+        .map(|r| r.path_and_query.clone())
+        .filter(|p| p.starts_with("/api/"))
+        .collect();
+    assert_eq!(seen.iter().filter(|p| p.ends_with("skip=2")).count(), 1);
+    assert_eq!(
+        seen[..3],
+        [
+            "/api/incidents?$top=1",
+            "/api/incidents?%24top=1&%24skip=1",
+            "/api/incidents?%24top=1&%24skip=2"
+        ]
+    );
+    bound.abandon_prefetch();
+}
+
 #[tokio::test]
 async fn a_binding_with_a_small_audit_cap_ends_with_one_truncated_record() {
     let sim = simulator(3, &[]);

@@ -142,7 +142,13 @@ pub struct CallRecord {
     pub started: Instant,
     /// Retries so far.
     pub retries: u32,
+    /// Whether the host asked for it ahead of the skill (and the skill has not taken it): its
+    /// record's reason then starts with [`ASKED_AHEAD`].
+    pub ahead: bool,
 }
+
+/// How a record of a call the host made ahead of the skill begins its reason.
+pub const ASKED_AHEAD: &str = "asked for ahead of the skill";
 
 /// Where one invocation's calls of one connection are recorded: the log, if any, whose calls
 /// they are, and the invocation's audit budget. Clones share the budget (a streamed body
@@ -228,7 +234,16 @@ impl AuditTrail {
             return;
         };
         let max = trail.max_field_bytes;
-        let reason = reason.map(|r| cut(r, max));
+        let ahead;
+        let reason = match (call.ahead, reason) {
+            (true, Some(reason)) => {
+                ahead = format!("{ASKED_AHEAD}; {reason}");
+                Some(ahead.as_str())
+            }
+            (true, None) => Some(ASKED_AHEAD),
+            (false, reason) => reason,
+        }
+        .map(|r| cut(r, max));
         let record = AuditRecord {
             time: jiff::Timestamp::now().to_string(),
             skill: &cut(&call.skill, max),
@@ -348,6 +363,7 @@ mod tests {
             path: path.into(),
             started: Instant::now(),
             retries: 0,
+            ahead: false,
         }
     }
 

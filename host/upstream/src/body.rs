@@ -25,7 +25,8 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::audit::{AuditTrail, CallRecord};
 use crate::client::error_chain;
 
-/// Bytes of a body read ahead of the guest at most.
+/// Bytes of a body read ahead of the guest at most, besides the piece it is reading and the
+/// network's piece being cut up.
 pub const READ_AHEAD: usize = 1024 * 1024;
 
 /// Pieces of a body in flight between the reading task and the guest at most (a service
@@ -133,6 +134,15 @@ impl IncomingBody {
     /// The reason the audit record gives if the body is dropped before it ended.
     pub fn set_drop_reason(&mut self, reason: &'static str) {
         self.drop_reason = reason;
+    }
+
+    /// The guest took this body, which the host asked for ahead of it: its audit record is the
+    /// guest's own from now on.
+    pub fn taken(&mut self) {
+        self.drop_reason = "body not read to the end";
+        if let Some(record) = &mut self.record {
+            record.ahead = false;
+        }
     }
 
     /// Up to `max` more bytes; empty when the body is complete. After an error, every later
@@ -262,8 +272,8 @@ impl Reading {
                 keep_tail(&mut self.tail, &chunk);
             }
             for piece in chunk.chunks(PIECE) {
-                // Permits come back as the guest takes pieces; the guest going away ends the
-                // task.
+                // Permits come back as the guest receives pieces (dropping the body aborts
+                // this task).
                 let Ok(permits) = budget.acquire_many(piece.len() as u32).await else {
                     return;
                 };

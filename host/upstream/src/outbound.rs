@@ -131,6 +131,8 @@ impl Connector {
             pacing_refusal: Mutex::new(None),
             prefetched: Mutex::new(None),
             next_link: Mutex::new(None),
+            untaken: AtomicU64::new(0),
+            unsent: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -229,6 +231,12 @@ pub struct BoundConnection {
     pacing_refusal: Mutex<Option<String>>,
     prefetched: Mutex<Option<Prefetch>>,
     next_link: Mutex<Option<HttpRequest>>,
+    /// Pages asked for ahead that the guest did not take (they count against the request cap
+    /// when the next one is to be asked for).
+    untaken: AtomicU64,
+    /// Set when the page being asked for ahead was refused before it was sent (no pacing room,
+    /// the cap reached meanwhile): the guest's own request is then made.
+    unsent: std::sync::atomic::AtomicBool,
 }
 
 /// A request the host made ahead of the guest: the page an answer's `@odata.nextLink` names,
@@ -236,11 +244,13 @@ pub struct BoundConnection {
 /// request is exactly this one, and dropped (its call audited as not taken) otherwise.
 struct Prefetch {
     request: HttpRequest,
-    task: tokio::task::JoinHandle<Result<StreamedAnswer, HttpError>>,
+    /// The answer; `Err(None)` when it was refused before it was sent.
+    task: tokio::task::JoinHandle<Result<StreamedAnswer, Option<HttpError>>>,
 }
 
-/// Why an audit record ends with a page the host asked for ahead of the guest.
-const PREFETCH_NOT_TAKEN: &str = "asked for ahead of the skill, which did not ask for it";
+/// Why the audit record of a page asked for ahead of the guest ends (after [`ASKED_AHEAD`]) when
+/// the guest never took it.
+const NOT_TAKEN: &str = "the skill did not ask for it";
 
 /// Whether a request is the guest's own or asked for ahead of it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -277,7 +287,7 @@ impl Unsettled {
 impl Drop for Unsettled {
     fn drop(&mut self) {
         if let Some(record) = self.record.take() {
-            let reason = format!("{PREFETCH_NOT_TAKEN} (cancelled)");
+            let reason = format!("{NOT_TAKEN} (cancelled before it settled)");
             self.audit
                 .record(&record, "allowed", Some(&reason), None, 0);
         }
@@ -503,11 +513,13 @@ impl BoundConnection {
         };
         // A link the guest could not follow (another origin, a path too long) is not asked
         // for: its denial would be audited as the skill's.
-        // Nor is one past the request cap: the guest's own request would be refused.
+        // Nor is one past the request cap, counting the pages asked for ahead and not taken:
+        // the guest's own request would be refused, and what is sent stays within the cap.
+        let made = self.calls.load(Ordering::Relaxed) + self.untaken.load(Ordering::Relaxed);
         if slot.is_some()
             || Instant::now() >= self.deadline
             || self.policy.admit(&request).is_err()
-            || self.calls.load(Ordering::Relaxed) >= self.limits.max_requests
+            || made >= self.limits.max_requests
         {
             return;
         }
@@ -522,6 +534,7 @@ impl BoundConnection {
                 path: request.path_and_query.clone(),
                 started: Instant::now(),
                 retries: 0,
+                ahead: true,
             }),
         };
         let connection = self.clone();
@@ -529,10 +542,16 @@ impl BoundConnection {
         let task = tokio::spawn(async move {
             let exchanged = connection.exchange(&skill, &asked, Ahead::Yes).await;
             unsettled.settled();
-            let (response, record) = exchanged?;
-            let mut answer = connection.answer(&skill, &asked, response, record, true);
-            answer.body.set_drop_reason(PREFETCH_NOT_TAKEN);
-            Ok(answer)
+            let unsent = connection.unsent.swap(false, Ordering::Relaxed);
+            match exchanged {
+                Ok((response, record)) => {
+                    let mut answer = connection.answer(&skill, &asked, response, record, true);
+                    answer.body.set_drop_reason(NOT_TAKEN);
+                    Ok(answer)
+                }
+                Err(_) if unsent => Err(None),
+                Err(error) => Err(Some(error)),
+            }
         });
         *slot = Some(Prefetch { request, task });
     }
@@ -546,6 +565,7 @@ impl BoundConnection {
         let prefetch = self.prefetched.lock().ok()?.take()?;
         let mut task = AbortOnDrop(prefetch.task);
         if prefetch.request != *request {
+            self.untaken.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         // Aborted if this wait is (the invocation ending): nothing then takes the answer.
@@ -553,12 +573,17 @@ impl BoundConnection {
         match outcome {
             Ok(Ok(mut answer)) => {
                 self.calls.fetch_add(1, Ordering::Relaxed);
-                answer.body.set_drop_reason("body not read to the end");
+                answer.body.taken();
                 Some(Ok(answer))
             }
-            // A failure asked for ahead (pacing had no room, a timeout, a service error) is not
-            // handed over: the guest's own request is made now, and meets its own outcome.
-            Ok(Err(_)) | Err(_) => None,
+            // What the request met once it was sent (a timeout, a broken answer) is the guest's
+            // outcome too: the request is not made twice.
+            Ok(Err(Some(error))) => {
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                Some(Err(error))
+            }
+            // Refused before it was sent: the guest's own request is made now.
+            Ok(Err(None)) | Err(_) => None,
         }
     }
 
@@ -567,6 +592,7 @@ impl BoundConnection {
     pub fn abandon_prefetch(&self) {
         let prefetch = self.prefetched.lock().ok().and_then(|mut slot| slot.take());
         if let Some(prefetch) = prefetch {
+            self.untaken.fetch_add(1, Ordering::Relaxed);
             // A finished call's answer is dropped with the handle, and audits itself.
             prefetch.task.abort();
         }
@@ -587,6 +613,7 @@ impl BoundConnection {
             path: request.path_and_query.clone(),
             started: Instant::now(),
             retries: 0,
+            ahead: ahead == Ahead::Yes,
         };
         let call = self.admit(request, &mut record, ahead)?;
         let retry = RetryPolicy::from(self.connection.retry);
@@ -637,6 +664,12 @@ impl BoundConnection {
         };
         let Admitted { url, headers } = match decision {
             Ok(admitted) => admitted,
+            // Refused before it was sent (the guest's requests reached the cap meanwhile): the
+            // guest's own request, if it makes it, meets the refusal.
+            Err(why) if ahead == Ahead::Yes => {
+                self.unsent.store(true, Ordering::Relaxed);
+                return Err(HttpError::Denied(why));
+            }
             Err(why) => {
                 self.audit.record(record, "denied", Some(&why), None, 0);
                 return Err(HttpError::Denied(why));
@@ -665,16 +698,22 @@ impl BoundConnection {
     /// [`BoundConnection::take_pacing_refusal`] says it was pacing. A shared pacing store that
     /// cannot be asked fails the call as a transport error, unsent and not retried.
     ///
-    /// A request asked for ahead of the guest waits for nothing: refused unless the window has
-    /// room now, silently (the guest asks for it again if it wants it, and hears the pacer then).
+    /// A request asked for ahead of the guest waits for nothing before it is first sent: refused
+    /// unless the window has room now, silently and unsent (the guest asks for it itself if it
+    /// wants it, and hears the pacer then). Its retries wait like the guest's own calls.
     async fn pace(&self, record: &CallRecord, ahead: Ahead) -> Result<(), HttpError> {
-        let by = match ahead {
-            Ahead::No => self.deadline,
-            Ahead::Yes => Instant::now(),
+        let first_ahead = ahead == Ahead::Yes && record.retries == 0;
+        let by = if first_ahead {
+            Instant::now()
+        } else {
+            self.deadline
         };
         let refusal = match self.pacer.admit(by).await {
             Ok(_) => return Ok(()),
-            Err(_) if ahead == Ahead::Yes => return Err(HttpError::Timeout),
+            Err(_) if first_ahead => {
+                self.unsent.store(true, Ordering::Relaxed);
+                return Err(HttpError::Timeout);
+            }
             Err(PacingFailure::Refused(refusal)) => refusal,
             Err(PacingFailure::Unavailable(why)) => {
                 let why = format!(
@@ -695,7 +734,10 @@ impl BoundConnection {
             seconds(refusal.remaining)
         );
         self.audit.record(record, "allowed", Some(&reason), None, 0);
-        if let Ok(mut slot) = self.pacing_refusal.lock() {
+        // The guest hears of pacing through its own calls only.
+        if ahead == Ahead::No
+            && let Ok(mut slot) = self.pacing_refusal.lock()
+        {
             *slot = Some(why);
         }
         Err(HttpError::Timeout)
