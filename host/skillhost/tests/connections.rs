@@ -132,7 +132,7 @@ fn a_page_asked_for_ahead_that_the_skill_never_takes_is_audited_as_such() {
     assert!(
         [
             "asked for ahead of the skill; the skill did not ask for it",
-            "asked for ahead of the skill; the skill did not ask for it (cancelled before it settled)"
+            "asked for ahead of the skill; the skill did not ask for it (cancelled before it settled; it may not have been sent)"
         ]
         .contains(&reason),
         "{records:?}"

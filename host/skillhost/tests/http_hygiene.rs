@@ -349,6 +349,23 @@ fn get_incident() -> HttpRequest {
     }
 }
 
+/// [`get_incident`] of the `@odata.nextLink` that the page `body` closes with.
+fn follow(body: &[u8]) -> HttpRequest {
+    let page: Value = serde_json::from_slice(body).unwrap();
+    HttpRequest {
+        path_and_query: page["@odata.nextLink"].as_str().unwrap().to_string(),
+        ..get_incident()
+    }
+}
+
+/// Waits (10 s at most) until `sim` has answered `calls` API calls.
+async fn wait_for_calls(sim: &Simulator, calls: u64) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while sim.stats().calls() < calls && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_binding_with_a_request_cap_of_three_sends_three_and_denies_the_rest() {
     let sim = simulator(3, &[]);
@@ -390,21 +407,11 @@ async fn a_page_asked_for_ahead_and_not_taken_counts_against_no_request_cap() {
     let bound = Connector::new(None)
         .bind_with_limits(connection, Instant::now() + Duration::from_secs(30), limits)
         .unwrap();
-    let next = |body: &[u8]| {
-        let page: Value = serde_json::from_slice(body).unwrap();
-        HttpRequest {
-            path_and_query: page["@odata.nextLink"].as_str().unwrap().to_string(),
-            ..get_incident()
-        }
-    };
     let first = bound.send("t", get_incident()).await.unwrap();
     // Following the first page's link: the third page is asked for as the second is read.
-    let second = bound.send("t", next(&first.body)).await.unwrap();
+    let second = bound.send("t", follow(&first.body)).await.unwrap();
     assert_eq!(second.status, 200);
-    let asked_ahead = Instant::now() + Duration::from_secs(10);
-    while sim.stats().calls() < 3 && Instant::now() < asked_ahead {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_calls(&sim, 3).await;
     assert_eq!(sim.stats().calls(), 3, "the third page was asked for ahead");
     // The skill then asks for something else: its third request, within the cap of three.
     let third = bound.send("t", get_incident()).await.unwrap();
@@ -422,21 +429,11 @@ async fn a_page_asked_for_ahead_counts_once_when_taken() {
     let bound = Connector::new(None)
         .bind(connection, Instant::now() + Duration::from_secs(30))
         .unwrap();
-    let next = |body: &[u8]| {
-        let page: Value = serde_json::from_slice(body).unwrap();
-        HttpRequest {
-            path_and_query: page["@odata.nextLink"].as_str().unwrap().to_string(),
-            ..get_incident()
-        }
-    };
     let first = bound.send("t", get_incident()).await.unwrap();
-    let second = bound.send("t", next(&first.body)).await.unwrap();
-    let asked_ahead = Instant::now() + Duration::from_secs(10);
-    while sim.stats().calls() < 3 && Instant::now() < asked_ahead {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let second = bound.send("t", follow(&first.body)).await.unwrap();
+    wait_for_calls(&sim, 3).await;
     assert_eq!(bound.requests_made(), 2);
-    let third = bound.send("t", next(&second.body)).await.unwrap();
+    let third = bound.send("t", follow(&second.body)).await.unwrap();
     assert_eq!(third.status, 200);
     assert_eq!(bound.requests_made(), 3);
     // Sent once (the fourth page may be under way already: the skill follows links).

@@ -287,7 +287,8 @@ impl Unsettled {
 impl Drop for Unsettled {
     fn drop(&mut self) {
         if let Some(record) = self.record.take() {
-            let reason = format!("{NOT_TAKEN} (cancelled before it settled)");
+            let reason =
+                format!("{NOT_TAKEN} (cancelled before it settled; it may not have been sent)");
             self.audit
                 .record(&record, "allowed", Some(&reason), None, 0);
         }
