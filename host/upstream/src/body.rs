@@ -46,7 +46,7 @@ const NEXT_PAGE_AFTER: u64 = 4;
 /// The largest piece the reading task hands over: pieces are copied out of the network's
 /// buffers on the task (not on the guest's thread), at most this size, so that a read of this
 /// much takes a whole piece as it is.
-pub const PIECE: usize = 64 * 1024;
+pub const PIECE: usize = 16 * 1024;
 
 /// What the reading task hands over: a piece, or the error that ended the body (with the reason
 /// its audit record gives).

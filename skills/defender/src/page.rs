@@ -136,7 +136,7 @@ impl Text {
 }
 
 /// Bytes asked of the body per read (the guest SDK asks the host for this much at a time too).
-const READ: usize = 64 * 1024;
+const READ: usize = 16 * 1024;
 
 /// A window over a body being read.
 struct Window<'a> {

@@ -160,7 +160,7 @@ pub struct BodyReader {
 
 /// Bytes asked of the host per read: small enough that a page is never held whole, and the
 /// size of the host's pieces (so that a read takes one whole).
-const BODY_CHUNK: u32 = 64 * 1024;
+const BODY_CHUNK: u32 = 16 * 1024;
 
 impl BodyReader {
     /// The error that ended the stream early, if any.
