@@ -69,7 +69,7 @@ pub struct IncomingBody {
     reader: tokio::task::JoinHandle<()>,
     pending: Vec<u8>,
     /// Bytes of `pending` already handed out.
-    taken: usize,
+    handed: usize,
     received: u64,
     cap: u64,
     status: u16,
@@ -112,7 +112,7 @@ impl IncomingBody {
             end,
             reader,
             pending: Vec::new(),
-            taken: 0,
+            handed: 0,
             received: 0,
             cap,
             status,
@@ -154,12 +154,12 @@ impl IncomingBody {
         if self.record.is_none() {
             return Ok(Vec::new());
         }
-        if self.taken == self.pending.len() {
+        if self.handed == self.pending.len() {
             match self.pieces.recv().await {
                 Some(Ok(piece)) => {
                     self.budget.add_permits(piece.len());
                     self.pending = piece;
-                    self.taken = 0;
+                    self.handed = 0;
                 }
                 Some(Err((reason, error))) => return Err(self.fail(&reason, error)),
                 None if self.end.get().is_some() => {
@@ -173,7 +173,7 @@ impl IncomingBody {
                 }
             }
         }
-        let left = self.pending.len() - self.taken;
+        let left = self.pending.len() - self.handed;
         let n = left.min(max.max(1) as usize);
         if self.received + n as u64 > self.cap {
             let cap = self.cap;
@@ -181,12 +181,12 @@ impl IncomingBody {
         }
         self.received += n as u64;
         self.check_next_link();
-        if n == left && self.taken == 0 {
+        if n == left && self.handed == 0 {
             // The whole piece: handed over as it is.
             return Ok(std::mem::take(&mut self.pending));
         }
-        let piece = self.pending[self.taken..self.taken + n].to_vec();
-        self.taken += n;
+        let piece = self.pending[self.handed..self.handed + n].to_vec();
+        self.handed += n;
         Ok(piece)
     }
 
