@@ -48,6 +48,9 @@ const NEXT_PAGE_AFTER: u64 = 4;
 /// much takes a whole piece as it is.
 pub const PIECE: usize = 16 * 1024;
 
+/// The reason the audit record of a body the guest dropped before its end gives.
+const NOT_READ_TO_THE_END: &str = "body not read to the end";
+
 /// What the reading task hands over: a piece, or the error that ended the body (with the reason
 /// its audit record gives).
 type Piece = Result<Vec<u8>, (String, HttpError)>;
@@ -120,7 +123,7 @@ impl IncomingBody {
             record: Some(record),
             failed: None,
             on_next_link: None,
-            drop_reason: "body not read to the end",
+            drop_reason: NOT_READ_TO_THE_END,
         }
     }
 
@@ -139,7 +142,7 @@ impl IncomingBody {
     /// The guest took this body, which the host asked for ahead of it: its audit record is the
     /// guest's own from now on.
     pub fn taken(&mut self) {
-        self.drop_reason = "body not read to the end";
+        self.drop_reason = NOT_READ_TO_THE_END;
         if let Some(record) = &mut self.record {
             record.ahead = false;
         }
