@@ -6,13 +6,14 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Host, Run, Simulator, simulator};
 use serde_json::Value;
 use skillhost_contract::types::{HttpError, HttpRequest, Method};
 use skillhost_upstream::audit::AuditLog;
-use skillhost_upstream::outbound::{CallLimits, Connector};
+use skillhost_upstream::outbound::{BoundConnection, CallLimits, Connector};
 
 const SKILL: &str = "http-flood";
 const DENIED: &str = "skillhost: skill `http-flood` was denied a capability: ";
@@ -366,18 +367,23 @@ async fn wait_for_calls(sim: &Simulator, calls: u64) {
     }
 }
 
+/// A binding of `sim`'s connection that may make `max_requests` requests.
+fn capped(sim: &Simulator, files: &Host, max_requests: u64) -> Arc<BoundConnection> {
+    let connection = files.in_process_connection(sim, "defender", "");
+    let limits = CallLimits {
+        max_requests,
+        ..CallLimits::default()
+    };
+    Connector::new(None)
+        .bind_with_limits(connection, Instant::now() + Duration::from_secs(30), limits)
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_binding_with_a_request_cap_of_three_sends_three_and_denies_the_rest() {
     let sim = simulator(3, &[]);
     let files = Host::defender(&[]);
-    let connection = files.in_process_connection(&sim, "defender", "");
-    let limits = CallLimits {
-        max_requests: 3,
-        ..CallLimits::default()
-    };
-    let bound = Connector::new(None)
-        .bind_with_limits(connection, Instant::now() + Duration::from_secs(30), limits)
-        .unwrap();
+    let bound = capped(&sim, &files, 3);
     for _ in 0..3 {
         assert_eq!(bound.send("t", get_incident()).await.unwrap().status, 200);
     }
@@ -399,14 +405,7 @@ async fn a_binding_with_a_request_cap_of_three_sends_three_and_denies_the_rest()
 async fn a_page_asked_for_ahead_and_not_taken_counts_against_no_request_cap() {
     let sim = simulator(30, &[]);
     let files = Host::defender(&[]);
-    let connection = files.in_process_connection(&sim, "defender", "");
-    let limits = CallLimits {
-        max_requests: 3,
-        ..CallLimits::default()
-    };
-    let bound = Connector::new(None)
-        .bind_with_limits(connection, Instant::now() + Duration::from_secs(30), limits)
-        .unwrap();
+    let bound = capped(&sim, &files, 3);
     let first = bound.send("t", get_incident()).await.unwrap();
     // Following the first page's link: the third page is asked for as the second is read.
     let second = bound.send("t", follow(&first.body)).await.unwrap();
