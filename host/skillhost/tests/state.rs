@@ -52,9 +52,40 @@ impl Fixture {
     }
 
     fn show(&self) -> serde_json::Value {
-        let show = self.run(&["state", "show", "-c", "sim", "-s", "state_counter"]);
+        self.show_in(&self.store)
+    }
+
+    /// `state show` of the counter's scope in the store at `url`.
+    fn show_in(&self, url: &str) -> serde_json::Value {
+        let show = self.host.run(&[
+            "--config",
+            &self.config,
+            "--state",
+            url,
+            "state",
+            "show",
+            "-c",
+            "sim",
+            "-s",
+            "state_counter",
+        ]);
         assert_eq!(show.code, 0, "{}", show.stderr);
         show.json()
+    }
+
+    /// Waits until the counter's lock shows as held in the store at `url`.
+    fn wait_for_lock(&self, url: &str) {
+        let started = Instant::now();
+        while self.show_in(url)["locks"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
+            assert!(
+                started.elapsed() < common::PATIENCE,
+                "the lock never showed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -128,14 +159,7 @@ fn a_second_run_on_a_held_lock_fails_at_once_with_a_conflict_and_the_first_commi
         .spawn()
         .expect("spawn");
     // Wait until the first run holds its lock.
-    let started = Instant::now();
-    while f.show()["locks"].as_array().is_none_or(Vec::is_empty) {
-        assert!(
-            started.elapsed() < common::PATIENCE,
-            "the lock never showed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    f.wait_for_lock(&f.store);
     let second = f.count(&[]);
     assert_eq!(second.code, 3, "{}", second.stderr);
     assert!(
@@ -430,8 +454,10 @@ fn a_run_whose_lock_could_not_be_renewed_stops_emitting() {
     };
     let url = redis.url().to_string();
     let f = fixture();
-    // The lock lasts 3 s; the run holds it 4.5 s before its row, and the store goes away after
-    // 0.7 s, so no renewal gets through.
+    // The lock lasts 3 s; the run holds it 6 s before its row, and the store goes away once the
+    // lock shows as held. A renewal that got through in the first 3 s would leave the lock
+    // lapsing before the row all the same, so the test has 3 s to see the lock and stop the
+    // store, whatever the machine's load.
     let run = f
         .host
         .command(&[
@@ -448,13 +474,13 @@ fn a_run_whose_lock_could_not_be_renewed_stops_emitting() {
             "-o",
             "ndjson",
             "-p",
-            "hold_ms=4500",
+            "hold_ms=6000",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    std::thread::sleep(Duration::from_millis(700));
+    f.wait_for_lock(&url);
     match &mut redis {
         support::Backend::Redis { server, .. } => server.stop(),
         support::Backend::Sqlite { .. } => unreachable!("a Redis backend"),
