@@ -348,13 +348,17 @@ fn keep_tail(tail: &mut Vec<u8>, piece: &[u8]) {
 }
 
 /// The `@odata.nextLink` a JSON object closes with: the text ends with
-/// `"@odata.nextLink": "<link>" }` (whitespace allowed between the tokens). Anything else,
-/// a link elsewhere in the object included, gives `None`: the link is only a hint of what the
-/// guest will ask for next.
+/// `, "@odata.nextLink": "<link>" }` (or `{` before the key; whitespace allowed between the
+/// tokens). Anything else, a link elsewhere in the object or a key that only ends like it
+/// (`"\"@odata.nextLink"`) included, gives `None`: the link is only a hint of what the guest
+/// will ask for next.
 fn next_link(tail: &[u8]) -> Option<String> {
     const KEY: &[u8] = b"\"@odata.nextLink\"";
     let text = tail.trim_ascii_end().strip_suffix(b"}")?;
     let at = text.windows(KEY.len()).rposition(|w| w == KEY)?;
+    if !matches!(text[..at].trim_ascii_end().last(), Some(b',' | b'{')) {
+        return None;
+    }
     let value = text[at + KEY.len()..]
         .trim_ascii_start()
         .strip_prefix(b":")?
@@ -380,6 +384,22 @@ mod tests {
     }
 
     #[test]
+    fn a_link_after_a_comma_or_opening_the_object_is_the_next_link() {
+        for page in [
+            &br#"{ "@odata.nextLink": "https://x/a" }"#[..],
+            br#"{"value":[] ,
+  "@odata.nextLink":"https://x/a"}"#,
+        ] {
+            assert_eq!(
+                next_link(page).as_deref(),
+                Some("https://x/a"),
+                "{}",
+                String::from_utf8_lossy(page)
+            );
+        }
+    }
+
+    #[test]
     fn a_link_that_does_not_close_the_object_is_no_next_link() {
         for page in [
             &br#"{"@odata.nextLink":"https://x/a","value":[]}"#[..],
@@ -388,6 +408,7 @@ mod tests {
             br#"{"value":[],"@odata.nextLink":null}"#,
             br#"{"value":[],"@odata.nextLink":"https://x/a" "b"}"#,
             br#"{"v":"\"@odata.nextLink\":\"https://x/a\"}"}"#,
+            br#"{"value":[],"\"@odata.nextLink":"https://x/a"}"#,
         ] {
             assert_eq!(next_link(page), None, "{}", String::from_utf8_lossy(page));
         }
