@@ -83,6 +83,11 @@ impl InvocationState {
         (self.state.finish(), self.rows_lost)
     }
 
+    /// Ends the invocation's calls: nothing is asked for ahead of a guest that returned.
+    pub fn finish_calls(&self) {
+        self.http.abandon_prefetch();
+    }
+
     /// Ends the invocation's log (says what the log cap dropped).
     pub fn finish_log(&mut self) {
         self.log.finish(&self.skill);

@@ -154,6 +154,7 @@ impl Runtime {
         let started = Instant::now();
         let call = skill.pre.invoke(&mut store, &input);
         let outcome = tokio::time::timeout(limits.timeout, call).await;
+        store.data().finish_calls();
         tracing::debug!(
             skill = id,
             elapsed_us = started.elapsed().as_micros() as u64,

@@ -421,6 +421,51 @@ async fn a_page_asked_for_ahead_and_not_taken_counts_against_no_request_cap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn after_one_page_asked_for_ahead_went_untaken_nothing_more_is_asked_for_ahead() {
+    let sim = simulator(30, &[]);
+    let files = Host::defender(&[]);
+    let bound = capped(&sim, &files, 100);
+    let first = bound.send("t", get_incident()).await.unwrap();
+    bound.send("t", follow(&first.body)).await.unwrap();
+    wait_for_calls(&sim, 3).await;
+    assert_eq!(sim.stats().calls(), 3, "the third page was asked for ahead");
+    // Something else: the third page goes untaken. Then a chain is followed again.
+    let other = bound.send("t", get_incident()).await.unwrap();
+    let followed = bound.send("t", follow(&other.body)).await.unwrap();
+    assert_eq!(followed.status, 200);
+    let until = Instant::now() + Duration::from_secs(1);
+    while sim.stats().calls() == 5 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sim.stats().calls(), 5, "one page asked for ahead in all");
+    assert_eq!(bound.requests_made(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_page_asked_for_ahead_whose_retry_pacing_refused_is_taken_as_pacing() {
+    // Three calls a minute; the tokens are revoked after two calls, so the page asked for ahead
+    // (the third) is refused with 401, and its retry with a fresh token waits for pacing.
+    let sim = simulator(30, &["revoke-after=2"]);
+    let files = Host::defender(&[]);
+    let connection =
+        files.in_process_connection(&sim, "defender", "[connections.sim.pacing]\nper_minute = 3");
+    let bound = Connector::new(None)
+        .bind(connection, Instant::now() + Duration::from_secs(30))
+        .unwrap();
+    let first = bound.send("t", get_incident()).await.unwrap();
+    let second = bound.send("t", follow(&first.body)).await.unwrap();
+    wait_for_calls(&sim, 3).await;
+    let third = bound.send("t", follow(&second.body)).await.unwrap_err();
+    assert_eq!(third, HttpError::Timeout);
+    let why = bound.take_pacing_refusal().unwrap_or_default();
+    assert!(
+        why.starts_with("the next call of connection `sim` would wait "),
+        "{why:?}"
+    );
+    assert_eq!(sim.stats().calls(), 3, "the retry was not sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_page_asked_for_ahead_counts_once_when_taken() {
     let sim = simulator(30, &[]);
     let files = Host::defender(&[]);

@@ -129,6 +129,7 @@ impl Connector {
             throttled: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             pacing_refusal: Mutex::new(None),
+            ahead_pacing_refusal: Mutex::new(None),
             prefetched: Mutex::new(None),
             next_link: Mutex::new(None),
             untaken: AtomicU64::new(0),
@@ -229,13 +230,16 @@ pub struct BoundConnection {
     throttled: AtomicU64,
     calls: AtomicU64,
     pacing_refusal: Mutex<Option<String>>,
+    /// What pacing said when the retry of the page asked for ahead was refused: the guest's
+    /// [`BoundConnection::take_pacing_refusal`] once it takes that page's timeout.
+    ahead_pacing_refusal: Mutex<Option<String>>,
     prefetched: Mutex<Option<Prefetch>>,
     next_link: Mutex<Option<HttpRequest>>,
-    /// Pages asked for ahead that the guest did not take (they count against the request cap
-    /// when the next one is to be asked for).
+    /// Pages asked for ahead that the guest did not take. After one, nothing more is asked for
+    /// ahead in this invocation: at most one call beyond the guest's own is ever sent.
     untaken: AtomicU64,
     /// Set when the page being asked for ahead was refused before it was sent (no pacing room,
-    /// the cap reached meanwhile): the guest's own request is then made.
+    /// the cap reached meanwhile, no token): the guest's own request is then made.
     unsent: std::sync::atomic::AtomicBool,
 }
 
@@ -514,10 +518,13 @@ impl BoundConnection {
         };
         // A link the guest could not follow (another origin, a path too long) is not asked
         // for: its denial would be audited as the skill's.
-        // Nor is one past the request cap, counting the pages asked for ahead and not taken:
-        // the guest's own request would be refused, and what is sent stays within the cap.
-        let made = self.calls.load(Ordering::Relaxed) + self.untaken.load(Ordering::Relaxed);
+        // Nor is one past the request cap (the guest's own request would be refused), nor any
+        // once a page asked for ahead went untaken: a guest that stops following links, or an
+        // upstream whose link the guest does not read, costs one call beyond the guest's own
+        // at most, whatever the invocation does after.
+        let made = self.calls.load(Ordering::Relaxed);
         if slot.is_some()
+            || self.untaken.load(Ordering::Relaxed) > 0
             || Instant::now() >= self.deadline
             || self.policy.admit(&request).is_err()
             || made >= self.limits.max_requests
@@ -578,9 +585,20 @@ impl BoundConnection {
                 Some(Ok(answer))
             }
             // What the request met once it was sent (a timeout, a broken answer) is the guest's
-            // outcome too: the request is not made twice.
+            // outcome too: the request is not made twice. A retry that pacing refused is told
+            // as pacing, as the guest's own would be.
             Ok(Err(Some(error))) => {
                 self.calls.fetch_add(1, Ordering::Relaxed);
+                let paced = self
+                    .ahead_pacing_refusal
+                    .lock()
+                    .ok()
+                    .and_then(|mut r| r.take());
+                if let (HttpError::Timeout, Some(why)) = (&error, paced)
+                    && let Ok(mut slot) = self.pacing_refusal.lock()
+                {
+                    *slot = Some(why);
+                }
                 Some(Err(error))
             }
             // Refused before it was sent: the guest's own request is made now.
@@ -622,7 +640,16 @@ impl BoundConnection {
         let mut refreshed = false;
         loop {
             self.pace(&record, ahead).await?;
-            let token = self.token(&call.scope, stale_token, &record).await?;
+            let token = match self.token(&call.scope, stale_token, &record).await {
+                Ok(token) => token,
+                // Not sent: the guest's own request, if it makes it, asks for a token afresh.
+                Err(error) => {
+                    if ahead == Ahead::Yes && record.retries == 0 {
+                        self.unsent.store(true, Ordering::Relaxed);
+                    }
+                    return Err(error);
+                }
+            };
             let attempt = self.attempt(&call, &token).await;
             match next_step(&attempt, retry, record.retries, &mut refreshed) {
                 Step::RefreshToken => {
@@ -735,10 +762,13 @@ impl BoundConnection {
             seconds(refusal.remaining)
         );
         self.audit.record(record, "allowed", Some(&reason), None, 0);
-        // The guest hears of pacing through its own calls only.
-        if ahead == Ahead::No
-            && let Ok(mut slot) = self.pacing_refusal.lock()
-        {
+        // The guest hears of pacing through its own calls, and through a page asked for ahead
+        // once it takes that page.
+        let slot = match ahead {
+            Ahead::No => &self.pacing_refusal,
+            Ahead::Yes => &self.ahead_pacing_refusal,
+        };
+        if let Ok(mut slot) = slot.lock() {
             *slot = Some(why);
         }
         Err(HttpError::Timeout)

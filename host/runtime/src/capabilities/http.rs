@@ -159,12 +159,21 @@ impl HttpCapability {
     }
 }
 
-impl Drop for HttpCapability {
-    /// The invocation is over: a page the host asked for ahead of it is dropped.
-    fn drop(&mut self) {
+impl HttpCapability {
+    /// The guest returned: a page the host asked for ahead of it is dropped now (a call still
+    /// under way is cancelled), not when the invocation's store goes, after the host's own
+    /// work on the way out.
+    pub fn abandon_prefetch(&self) {
         if let Some(connection) = &self.connection {
             connection.abandon_prefetch();
         }
+    }
+}
+
+impl Drop for HttpCapability {
+    /// The invocation is over: a page the host asked for ahead of it is dropped.
+    fn drop(&mut self) {
+        self.abandon_prefetch();
     }
 }
 
