@@ -583,6 +583,31 @@ fn print_wire(sizes: &Sizes) {
     }
 }
 
+/// The normalization row: the detections' parse → rows → serialize in wasm against the same
+/// code native.
+fn print_normalization(rt: &tokio::runtime::Runtime, sizes: &Sizes) {
+    let (wasm, native, rows) = rt.block_on(normalization(sizes));
+    let json_bytes = (defender::workload::page(5).len() * sizes.normalize_incidents) as f64;
+    let rate = |d: Duration| {
+        format!(
+            "{:.0} MB/s, {:.0}k rows/s",
+            json_bytes / 1e6 / d.as_secs_f64(),
+            rows as f64 / 1e3 / d.as_secs_f64()
+        )
+    };
+    println!(
+        "| normalization of {} incidents × 5 alerts ({:.1} MB of incident JSON, {rows} rows, best of {}) | wasm: {:.1} ms ({}) | native: {:.1} ms ({}) | {:.2} | ≤ 1.5 |",
+        sizes.normalize_incidents,
+        json_bytes / 1e6,
+        sizes.normalize_repeats,
+        millis(wasm),
+        rate(wasm),
+        millis(native),
+        rate(native),
+        millis(wasm) / millis(native)
+    );
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes = if quick { &QUICK } else { &FULL };
@@ -611,6 +636,11 @@ fn main() {
     // `-- wire`: only detections end to end against one curl download.
     if std::env::args().any(|a| a == "wire") {
         print_wire(sizes);
+        return;
+    }
+    // `-- normalization`: only the normalization row.
+    if std::env::args().any(|a| a == "normalization") {
+        print_normalization(&rt, sizes);
         return;
     }
     // `-- languages`: only the Python example against its Rust twin.
@@ -645,27 +675,7 @@ fn main() {
         ),
     }
 
-    let (wasm, native, rows) = rt.block_on(normalization(sizes));
-    let json_bytes = (defender::workload::page(5).len() * sizes.normalize_incidents) as f64;
-    let rate = |d: Duration| {
-        format!(
-            "{:.0} MB/s, {:.0}k rows/s",
-            json_bytes / 1e6 / d.as_secs_f64(),
-            rows as f64 / 1e3 / d.as_secs_f64()
-        )
-    };
-    println!(
-        "| normalization of {} incidents × 5 alerts ({:.1} MB of incident JSON, {rows} rows, best of {}) | wasm: {:.1} ms ({}) | native: {:.1} ms ({}) | {:.2} | ≤ 1.5 |",
-        sizes.normalize_incidents,
-        json_bytes / 1e6,
-        sizes.normalize_repeats,
-        millis(wasm),
-        rate(wasm),
-        millis(native),
-        rate(native),
-        millis(wasm) / millis(native)
-    );
-
+    print_normalization(&rt, sizes);
     print_wire(sizes);
     print_incremental(sizes);
 
