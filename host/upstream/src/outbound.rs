@@ -15,7 +15,7 @@
 //! pace is not sent (see [`crate::pacing::PacingBackend`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -133,7 +133,7 @@ impl Connector {
             prefetched: Mutex::new(None),
             next_link: Mutex::new(None),
             untaken: AtomicU64::new(0),
-            unsent: std::sync::atomic::AtomicBool::new(false),
+            unsent: AtomicBool::new(false),
         }))
     }
 
@@ -230,8 +230,9 @@ pub struct BoundConnection {
     throttled: AtomicU64,
     calls: AtomicU64,
     pacing_refusal: Mutex<Option<String>>,
-    /// What pacing said when the retry of the page asked for ahead was refused: the guest's
-    /// [`BoundConnection::take_pacing_refusal`] once it takes that page's timeout.
+    /// What pacing said when the retry of the page asked for ahead was refused: handed over
+    /// with that page's timeout, for [`BoundConnection::take_pacing_refusal`] once the guest
+    /// takes it.
     ahead_pacing_refusal: Mutex<Option<String>>,
     prefetched: Mutex<Option<Prefetch>>,
     next_link: Mutex<Option<HttpRequest>>,
@@ -240,7 +241,7 @@ pub struct BoundConnection {
     untaken: AtomicU64,
     /// Set when the page being asked for ahead was refused before it was sent (no pacing room,
     /// the cap reached meanwhile, no token): the guest's own request is then made.
-    unsent: std::sync::atomic::AtomicBool,
+    unsent: AtomicBool,
 }
 
 /// A request the host made ahead of the guest: the page an answer's `@odata.nextLink` names,
@@ -248,8 +249,31 @@ pub struct BoundConnection {
 /// request is exactly this one, and dropped (its call audited as not taken) otherwise.
 struct Prefetch {
     request: HttpRequest,
-    /// The answer; `Err(None)` when it was refused before it was sent.
-    task: tokio::task::JoinHandle<Result<StreamedAnswer, Option<HttpError>>>,
+    /// The answer, or why there is none.
+    task: tokio::task::JoinHandle<Result<StreamedAnswer, Unanswered>>,
+    /// Set by the task when it ends refused before it was sent.
+    unsent: Arc<AtomicBool>,
+}
+
+/// Why a page asked for ahead of the guest has no answer to hand over.
+enum Unanswered {
+    /// It was refused before it was sent (no pacing room, the cap reached meanwhile, no token).
+    Unsent,
+    /// What it met once sent, and pacing's words when pacing refused its retry.
+    Failed(HttpError, Option<String>),
+}
+
+/// What the guest's request finds of the page asked for ahead of it.
+// Returned once per request and moved straight on, never kept: boxing the answer would only
+// add an allocation per page.
+#[allow(clippy::large_enum_variant)]
+enum Taken {
+    /// The page was this request, and this is what it came to.
+    Answer(Result<StreamedAnswer, HttpError>),
+    /// The page was this request, and was refused before it was sent.
+    Unsent,
+    /// No page was asked for ahead, or another one (it is dropped).
+    Nothing,
 }
 
 /// Why the audit record of a page asked for ahead of the guest ends (after [`ASKED_AHEAD`]) when
@@ -448,15 +472,14 @@ impl BoundConnection {
         skill: &str,
         request: &HttpRequest,
     ) -> Result<StreamedAnswer, HttpError> {
-        if let Some(answer) = self.take_prefetched(request).await {
-            return answer;
-        }
-        let follows = self
-            .next_link
-            .lock()
-            .ok()
-            .and_then(|mut link| link.take())
-            .is_some_and(|link| link == *request);
+        let taken = self.take_prefetched(request).await;
+        let noted = self.next_link.lock().ok().and_then(|mut link| link.take());
+        let follows = match taken {
+            Taken::Answer(answer) => return answer,
+            // The page asked for ahead was this request: the guest follows links.
+            Taken::Unsent => true,
+            Taken::Nothing => noted.is_some_and(|link| link == *request),
+        };
         let (response, record) = self.exchange(skill, request, Ahead::No).await?;
         Ok(self.answer(skill, request, response, record, follows))
     }
@@ -547,34 +570,51 @@ impl BoundConnection {
         };
         let connection = self.clone();
         let asked = request.clone();
+        let unsent = Arc::new(AtomicBool::new(false));
+        let refused = unsent.clone();
         let task = tokio::spawn(async move {
             let exchanged = connection.exchange(&skill, &asked, Ahead::Yes).await;
             unsettled.settled();
-            let unsent = connection.unsent.swap(false, Ordering::Relaxed);
+            let never_sent = connection.unsent.swap(false, Ordering::Relaxed);
+            let paced = connection
+                .ahead_pacing_refusal
+                .lock()
+                .ok()
+                .and_then(|mut why| why.take());
             match exchanged {
                 Ok((response, record)) => {
                     let mut answer = connection.answer(&skill, &asked, response, record, true);
                     answer.body.set_drop_reason(NOT_TAKEN);
                     Ok(answer)
                 }
-                Err(_) if unsent => Err(None),
-                Err(error) => Err(Some(error)),
+                Err(_) if never_sent => {
+                    refused.store(true, Ordering::Release);
+                    Err(Unanswered::Unsent)
+                }
+                Err(error) => Err(Unanswered::Failed(error, paced)),
             }
         });
-        *slot = Some(Prefetch { request, task });
+        *slot = Some(Prefetch {
+            request,
+            task,
+            unsent,
+        });
     }
 
     /// The answer to `request` if it is the page asked for ahead of the guest; any other page
     /// asked for ahead is dropped.
-    async fn take_prefetched(
-        &self,
-        request: &HttpRequest,
-    ) -> Option<Result<StreamedAnswer, HttpError>> {
-        let prefetch = self.prefetched.lock().ok()?.take()?;
+    async fn take_prefetched(&self, request: &HttpRequest) -> Taken {
+        let Some(prefetch) = self.prefetched.lock().ok().and_then(|mut slot| slot.take()) else {
+            return Taken::Nothing;
+        };
         let mut task = AbortOnDrop(prefetch.task);
         if prefetch.request != *request {
-            self.untaken.fetch_add(1, Ordering::Relaxed);
-            return None;
+            // Dropped: it counts as untaken unless it is known never to have been sent.
+            let never_sent = task.0.is_finished() && prefetch.unsent.load(Ordering::Acquire);
+            if !never_sent {
+                self.untaken.fetch_add(1, Ordering::Relaxed);
+            }
+            return Taken::Nothing;
         }
         // Aborted if this wait is (the invocation ending): nothing then takes the answer.
         let outcome = (&mut task.0).await;
@@ -582,28 +622,35 @@ impl BoundConnection {
             Ok(Ok(mut answer)) => {
                 self.calls.fetch_add(1, Ordering::Relaxed);
                 answer.body.taken();
-                Some(Ok(answer))
+                Taken::Answer(Ok(answer))
             }
             // What the request met once it was sent (a timeout, a broken answer) is the guest's
             // outcome too: the request is not made twice. A retry that pacing refused is told
             // as pacing, as the guest's own would be.
-            Ok(Err(Some(error))) => {
+            Ok(Err(Unanswered::Failed(error, paced))) => {
                 self.calls.fetch_add(1, Ordering::Relaxed);
-                let paced = self
-                    .ahead_pacing_refusal
-                    .lock()
-                    .ok()
-                    .and_then(|mut r| r.take());
                 if let (HttpError::Timeout, Some(why)) = (&error, paced)
                     && let Ok(mut slot) = self.pacing_refusal.lock()
                 {
                     *slot = Some(why);
                 }
-                Some(Err(error))
+                Taken::Answer(Err(error))
             }
             // Refused before it was sent: the guest's own request is made now.
-            Ok(Err(None)) | Err(_) => None,
+            Ok(Err(Unanswered::Unsent)) => Taken::Unsent,
+            // The task failed (it may have sent the call): made again as the guest's own, and
+            // nothing more is asked for ahead.
+            Err(_) => {
+                self.untaken.fetch_add(1, Ordering::Relaxed);
+                Taken::Nothing
+            }
         }
+    }
+
+    /// Whether a page is asked for ahead of the guest now (it is taken or dropped by the guest's
+    /// next request).
+    pub fn asking_ahead(&self) -> bool {
+        self.prefetched.lock().is_ok_and(|slot| slot.is_some())
     }
 
     /// Drops the page asked for ahead of the guest, if any: the invocation is ending, or the
