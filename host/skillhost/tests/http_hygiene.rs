@@ -367,6 +367,15 @@ async fn wait_for_calls(sim: &Simulator, calls: u64) {
     }
 }
 
+/// A binding of `sim`'s connection, its `[connections.sim.pacing]` table holding `pacing`.
+fn paced(sim: &Simulator, files: &Host, pacing: &str) -> Arc<BoundConnection> {
+    let extra = format!("[connections.sim.pacing]\n{pacing}");
+    let connection = files.in_process_connection(sim, "defender", &extra);
+    Connector::new(None)
+        .bind(connection, Instant::now() + Duration::from_secs(30))
+        .unwrap()
+}
+
 /// A binding of `sim`'s connection that may make `max_requests` requests.
 fn capped(sim: &Simulator, files: &Host, max_requests: u64) -> Arc<BoundConnection> {
     let connection = files.in_process_connection(sim, "defender", "");
@@ -446,11 +455,7 @@ async fn a_page_asked_for_ahead_whose_retry_pacing_refused_is_taken_as_pacing() 
     // (the third) is refused with 401, and its retry with a fresh token waits for pacing.
     let sim = simulator(30, &["revoke-after=2"]);
     let files = Host::defender(&[]);
-    let connection =
-        files.in_process_connection(&sim, "defender", "[connections.sim.pacing]\nper_minute = 3");
-    let bound = Connector::new(None)
-        .bind(connection, Instant::now() + Duration::from_secs(30))
-        .unwrap();
+    let bound = paced(&sim, &files, "per_minute = 3");
     let first = bound.send("t", get_incident()).await.unwrap();
     let second = bound.send("t", follow(&first.body)).await.unwrap();
     wait_for_calls(&sim, 3).await;
@@ -471,14 +476,7 @@ async fn a_skill_taking_a_page_that_pacing_kept_unsent_still_has_the_next_asked_
     // and is not sent; the skill's own request for it waits for the window.
     let sim = simulator(30, &[]);
     let files = Host::defender(&[]);
-    let connection = files.in_process_connection(
-        &sim,
-        "defender",
-        "[connections.sim.pacing]\nper_minute = 2\ntime_scale = 60",
-    );
-    let bound = Connector::new(None)
-        .bind(connection, Instant::now() + Duration::from_secs(30))
-        .unwrap();
+    let bound = paced(&sim, &files, "per_minute = 2\ntime_scale = 60");
     let first = bound.send("t", get_incident()).await.unwrap();
     let second = bound.send("t", follow(&first.body)).await.unwrap();
     assert!(bound.asking_ahead(), "the third page is asked for ahead");
