@@ -550,6 +550,138 @@ mod tests {
         assert!(tried > 4000, "{tried}");
     }
 
+    /// A small deterministic generator (xorshift64*), so that the differential test below is the
+    /// same on every run.
+    struct Draw(u64);
+
+    impl Draw {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[self.below(from.len())]
+        }
+    }
+
+    /// A random JSON value, or nearly one: the pieces include numbers and escapes serde_json
+    /// refuses or the quick check leaves to it.
+    fn random_value(draw: &mut Draw, depth: u32, out: &mut String) {
+        let kinds = if depth >= 4 { 3 } else { 5 };
+        match draw.below(kinds) {
+            0 => out.push_str(draw.pick(&[
+                "0",
+                "-0",
+                "7",
+                "-12.5",
+                "0.25",
+                "123456789012345678",
+                "1234567890123456789",
+                "1e5",
+                "01",
+                "1.",
+                "true",
+                "false",
+                "null",
+            ])),
+            1 => {
+                out.push('"');
+                for _ in 0..draw.below(4) {
+                    out.push_str(draw.pick(&[
+                        "a",
+                        "ü",
+                        "😀",
+                        r#"\""#,
+                        r"\\",
+                        r"\/",
+                        r"\n",
+                        r"\t",
+                        r"\u00e9",
+                        r"\ud800",
+                        "long text past eight bytes",
+                        "\u{7f}",
+                    ]));
+                }
+                out.push('"');
+            }
+            2 => out.push_str(draw.pick(&[r#""""#, "[]", "{}"])),
+            3 => {
+                out.push('[');
+                for n in 0..draw.below(4) {
+                    if n > 0 {
+                        out.push_str(draw.pick(&[",", ", ", ",\t"]));
+                    }
+                    random_value(draw, depth + 1, out);
+                }
+                out.push(']');
+            }
+            _ => random_object(draw, depth + 1, out),
+        }
+    }
+
+    /// A random JSON object of [`random_value`]s.
+    fn random_object(draw: &mut Draw, depth: u32, out: &mut String) {
+        out.push('{');
+        for n in 0..draw.below(4) {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(draw.pick(&[r#""k""#, r#""key with \" quote""#, r#""""#]));
+            out.push_str(draw.pick(&[":", " : ", ":\t"]));
+            random_value(draw, depth, out);
+        }
+        out.push('}');
+    }
+
+    #[test]
+    fn the_quick_check_agrees_with_serde_json_on_random_rows_and_their_damage() {
+        let mut draw = Draw(0x9e37_79b9_7f4a_7c15);
+        let (mut quick, mut tried) = (0, 0);
+        let noise: &[u8] = b"{}[]\":,.-+0e \\/tfnu\t";
+        for _ in 0..20_000 {
+            let mut row = String::new();
+            random_object(&mut draw, 0, &mut row);
+            let mut texts = vec![row.clone()];
+            for _ in 0..4 {
+                let mut bytes = row.clone().into_bytes();
+                for _ in 0..1 + draw.below(3) {
+                    let at = draw.below(bytes.len() + 1);
+                    let byte = noise[draw.below(noise.len())];
+                    match draw.below(3) {
+                        0 if at < bytes.len() => bytes[at] = byte,
+                        1 if at < bytes.len() => {
+                            bytes.remove(at);
+                        }
+                        _ => bytes.insert(at, byte),
+                    }
+                }
+                texts.extend(String::from_utf8(bytes).ok());
+            }
+            for text in texts {
+                tried += 1;
+                let serde = serde_json::from_str::<ObjectShape>(&text).is_ok();
+                if plainly_one_object(text.as_bytes()) {
+                    quick += 1;
+                    assert!(serde, "taken quickly but refused by serde_json: {text:?}");
+                }
+                assert_eq!(Row::check(text.clone()).is_ok(), serde, "{text:?}");
+            }
+        }
+        // Enough of both kinds for the comparison to mean something.
+        assert!(tried > 90_000, "{tried}");
+        assert!(
+            quick > 10_000 && quick < tried - 30_000,
+            "{quick} of {tried}"
+        );
+    }
+
     #[test]
     fn the_quick_check_takes_plain_rows_of_every_value_kind() {
         for text in [
