@@ -132,7 +132,7 @@ impl Connector {
             ahead_pacing_refusal: Mutex::new(None),
             prefetched: Mutex::new(None),
             next_link: Mutex::new(None),
-            untaken: AtomicU64::new(0),
+            untaken: AtomicBool::new(false),
             unsent: AtomicBool::new(false),
         }))
     }
@@ -236,9 +236,9 @@ pub struct BoundConnection {
     ahead_pacing_refusal: Mutex<Option<String>>,
     prefetched: Mutex<Option<Prefetch>>,
     next_link: Mutex<Option<HttpRequest>>,
-    /// Pages asked for ahead that the guest did not take. After one, nothing more is asked for
-    /// ahead in this invocation: at most one call beyond the guest's own is ever sent.
-    untaken: AtomicU64,
+    /// Set once a page asked for ahead (and perhaps sent) went untaken: nothing more is asked for
+    /// ahead in this invocation, so at most one call beyond the guest's own is ever sent.
+    untaken: AtomicBool,
     /// Set when the page being asked for ahead was refused before it was sent (no pacing room,
     /// the cap reached meanwhile, no token): the guest's own request is then made.
     unsent: AtomicBool,
@@ -545,12 +545,11 @@ impl BoundConnection {
         // once a page asked for ahead went untaken: a guest that stops following links, or an
         // upstream whose link the guest does not read, costs one call beyond the guest's own
         // at most, whatever the invocation does after.
-        let made = self.calls.load(Ordering::Relaxed);
         if slot.is_some()
-            || self.untaken.load(Ordering::Relaxed) > 0
+            || self.untaken.load(Ordering::Relaxed)
             || Instant::now() >= self.deadline
             || self.policy.admit(&request).is_err()
-            || made >= self.limits.max_requests
+            || self.calls.load(Ordering::Relaxed) >= self.limits.max_requests
         {
             return;
         }
@@ -612,7 +611,7 @@ impl BoundConnection {
             // Dropped: it counts as untaken unless it is known never to have been sent.
             let never_sent = task.0.is_finished() && prefetch.unsent.load(Ordering::Acquire);
             if !never_sent {
-                self.untaken.fetch_add(1, Ordering::Relaxed);
+                self.untaken.store(true, Ordering::Relaxed);
             }
             return Taken::Nothing;
         }
@@ -641,7 +640,7 @@ impl BoundConnection {
             // The task failed (it may have sent the call): made again as the guest's own, and
             // nothing more is asked for ahead.
             Err(_) => {
-                self.untaken.fetch_add(1, Ordering::Relaxed);
+                self.untaken.store(true, Ordering::Relaxed);
                 Taken::Nothing
             }
         }
@@ -658,7 +657,7 @@ impl BoundConnection {
     pub fn abandon_prefetch(&self) {
         let prefetch = self.prefetched.lock().ok().and_then(|mut slot| slot.take());
         if let Some(prefetch) = prefetch {
-            self.untaken.fetch_add(1, Ordering::Relaxed);
+            self.untaken.store(true, Ordering::Relaxed);
             // A finished call's answer is dropped with the handle, and audits itself.
             prefetch.task.abort();
         }

@@ -157,9 +157,7 @@ impl HttpCapability {
         self.open_bodies = self.open_bodies.saturating_sub(1);
         Ok(())
     }
-}
 
-impl HttpCapability {
     /// The guest returned: a page the host asked for ahead of it is dropped now (a call still
     /// under way is cancelled), not when the invocation's store goes, after the host's own
     /// work on the way out.
