@@ -40,7 +40,12 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     fn run(&self, args: &[&str]) -> common::Run {
-        let mut all = vec!["--config", &self.config, "--state", &self.store];
+        self.run_in(&self.store, args)
+    }
+
+    /// Runs the CLI with this fixture's config and the store at `url`.
+    fn run_in(&self, url: &str, args: &[&str]) -> common::Run {
+        let mut all = vec!["--config", &self.config, "--state", url];
         all.extend_from_slice(args);
         self.host.run(&all)
     }
@@ -57,18 +62,7 @@ impl Fixture {
 
     /// `state show` of the counter's scope in the store at `url`.
     fn show_in(&self, url: &str) -> serde_json::Value {
-        let show = self.host.run(&[
-            "--config",
-            &self.config,
-            "--state",
-            url,
-            "state",
-            "show",
-            "-c",
-            "sim",
-            "-s",
-            "state_counter",
-        ]);
+        let show = self.run_in(url, &["state", "show", "-c", "sim", "-s", "state_counter"]);
         assert_eq!(show.code, 0, "{}", show.stderr);
         show.json()
     }
