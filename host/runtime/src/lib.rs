@@ -19,6 +19,7 @@ pub mod input;
 pub mod invocation;
 pub mod limits;
 pub mod memory;
+pub mod output;
 pub mod registry;
 pub mod sandbox;
 pub mod skill_errors;

@@ -22,6 +22,7 @@ use crate::capabilities::state::PendingState;
 use crate::capabilities::{Capabilities, GuestOutput, RefuseRows, RowSink};
 use crate::invocation::InvocationState;
 use crate::limits::{SandboxLimits, human_duration};
+use crate::output::Output;
 use crate::skill_errors::skill_error_failure;
 use crate::violation::Violation;
 
@@ -189,7 +190,7 @@ impl Runtime {
                 Ok(Ok(result)) => result,
             };
             match result {
-                Ok(json) => result_value(id, &json, output_used, limits),
+                Ok(json) => result_output(id, &json, output_used, limits),
                 Err(error) => Err(skill_error_failure(id, error, api)),
             }
         })();
@@ -251,14 +252,14 @@ impl Runtime {
     }
 }
 
-/// The value of the JSON `json` a run returned, checked against the output cap (with the
-/// `output_used` of its rows) and the number of values the host expands.
-fn result_value(
+/// The JSON `json` a run returned, checked against the output cap (with the `output_used` of its
+/// rows) and the number of values a reader may expand, and re-written in compact form.
+fn result_output(
     id: &str,
     json: &str,
     output_used: usize,
     limits: SandboxLimits,
-) -> Result<Value, Failure> {
+) -> Result<Output, Failure> {
     if output_used + json.len() > limits.max_output {
         return Err(Violation::Output(limits.max_output).into_failure(id));
     }
@@ -270,36 +271,41 @@ fn result_value(
              (a dataset skill emits them one at a time)"
         )));
     }
-    serde_json::from_str(json).map_err(|e| {
+    Output::check(json).map_err(|e| {
         Failure::skill(format!(
             "skill `{id}` returned a result that is not JSON ({e})"
         ))
     })
 }
 
-/// The most JSON values (objects, arrays, strings, numbers...) of a result the host expands
-/// into a tree: each costs the host tens of bytes however few bytes it took in the guest's text.
+/// The most JSON values (objects, arrays, strings, numbers...) of a result: the host checks a
+/// result without a tree, but a reader may expand it into one (the CLI's table, CSV and NDJSON
+/// formats do), where each value costs tens of bytes however few it took in the guest's text.
 pub const MAX_RESULT_VALUES: usize = 2_000_000;
 
 /// About how many values the JSON `text` holds (separators and openings outside strings), in
-/// one pass and without building anything.
+/// one pass and without building anything; the insides of strings are skipped with `memchr`.
 fn json_values(text: &str) -> usize {
+    let bytes = text.as_bytes();
     let mut count = 1;
-    let mut in_string = false;
-    let mut escaped = false;
-    for b in text.bytes() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b',' | b'[' | b'{' => count += 1,
-                _ => {}
+    let mut at = 0;
+    while let Some(rest) = bytes.get(at..) {
+        // Outside strings, up to the next opening quote.
+        let quote = memchr::memchr(b'"', rest).unwrap_or(rest.len());
+        count += rest[..quote]
+            .iter()
+            .filter(|b| matches!(b, b',' | b'[' | b'{'))
+            .count();
+        at += quote + 1;
+        // Inside a string, to its closing quote (an escaped character is skipped whole).
+        while let Some(rest) = bytes.get(at..) {
+            match memchr::memchr2(b'"', b'\\', rest) {
+                Some(i) if rest[i] == b'\\' => at += i + 2,
+                Some(i) => {
+                    at += i + 1;
+                    break;
+                }
+                None => return count,
             }
         }
     }
@@ -309,8 +315,8 @@ fn json_values(text: &str) -> usize {
 /// What a successful invocation produced.
 #[derive(Debug)]
 pub struct Invocation {
-    /// The JSON `invoke` returned: the result, or a dataset's summary.
-    pub output: Value,
+    /// The JSON `invoke` returned, checked: the result, or a dataset's summary.
+    pub output: Output,
     /// The largest the guest's linear memory grew to, in bytes.
     pub peak_memory: usize,
     /// The state the run staged (contract 0.2): to commit once its output was delivered.
@@ -438,6 +444,36 @@ fn start_epoch_ticker(engine: &Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_values_counts_as_a_byte_by_byte_walk_does() {
+        fn walk(text: &str) -> usize {
+            let (mut count, mut in_string, mut escaped) = (1, false, false);
+            for b in text.bytes() {
+                match (in_string, b) {
+                    (true, _) if escaped => escaped = false,
+                    (true, b'\\') => escaped = true,
+                    (true, b'"') | (false, b'"') => in_string = !in_string,
+                    (false, b',' | b'[' | b'{') => count += 1,
+                    _ => {}
+                }
+            }
+            count
+        }
+        for text in [
+            "",
+            "{",
+            "\"",
+            "\"\\",
+            "\"\\\"",
+            r#"{"a\\":[1,{"b":"\\\",[{"}],"c":"x"}"#,
+            r#"[1,2,"\u0022,",[],{}]"#,
+            r#"{"é,":"ü[","n":[1,2]} trailing, [ {"#,
+            r#""unterminated, [{ \"#,
+        ] {
+            assert_eq!(json_values(text), walk(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn json_values_counts_values_outside_strings() {

@@ -311,7 +311,9 @@ async fn normalization(sizes: &Sizes) -> (Duration, Duration, u64) {
             )
             .await
             .expect("normalize-bench")
-            .output;
+            .output
+            .to_value()
+            .expect("a summary");
         wasm.push(Duration::from_nanos(out["nanos"].as_u64().expect("nanos")));
         rows = out["rows"].as_u64().expect("rows");
     }
@@ -394,7 +396,10 @@ async fn detections_memory(incidents: usize) -> usize {
     )
     .expect("sim");
     let (done, _) = detections(&sim, UNPACED, json!({}), Box::new(CollectRows::default())).await;
-    assert_eq!(done.output["incidents"], json!(incidents));
+    assert_eq!(
+        done.output.to_value().unwrap()["incidents"],
+        json!(incidents)
+    );
     done.peak_memory
 }
 

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use skillhost_contract::text::escape;
 use skillhost_runtime::capabilities::RowSink;
 use skillhost_runtime::capabilities::emit::Row;
+use skillhost_runtime::output::Output;
 
 /// An output format of `skillhost run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -218,12 +219,14 @@ impl RowPrinter {
 
     /// Prints an object result. `ndjson`, `csv` and `table` print the items of the object's
     /// first list of objects (such as `incidents`) as rows, and the rest of the object on stderr.
-    pub fn finish_object(mut self, object: Value) -> std::io::Result<()> {
+    pub fn finish_object(mut self, object: Output) -> std::io::Result<()> {
         if self.format == OutputFormat::Json {
-            serde_json::to_writer_pretty(&mut self.out, &object)?;
+            // Straight from the checked text: no tree, however large the result.
+            object.write_pretty(&mut self.out)?;
             self.out.write_all(b"\n")?;
             return self.out.flush();
         }
+        let object = object.to_value()?;
         let Value::Object(mut map) = object else {
             serde_json::to_writer(&mut self.out, &object)?;
             self.out.write_all(b"\n")?;
@@ -433,7 +436,10 @@ mod tests {
         );
         printer
             .finish_object(
-                json!({"api": "defender", "count": 2, "incidents": [{"id": 1}, {"id": 2}]}),
+                Output::check(
+                    r#"{"api": "defender", "count": 2, "incidents": [{"id": 1}, {"id": 2}]}"#,
+                )
+                .unwrap(),
             )
             .unwrap();
         let out = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
@@ -442,7 +448,10 @@ mod tests {
         let shared = Shared::default();
         let printer = RowPrinter::new(OutputFormat::Csv, vec![], Box::new(shared.clone()), false);
         printer
-            .finish_object(json!({"api": "graph", "incident": {"id": "7", "status": "active"}}))
+            .finish_object(
+                Output::check(r#"{"api": "graph", "incident": {"id": "7", "status": "active"}}"#)
+                    .unwrap(),
+            )
             .unwrap();
         let out = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
         assert_eq!(out, "id,status\n7,active\n");

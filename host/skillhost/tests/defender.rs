@@ -553,7 +553,10 @@ async fn peak_memory(incidents: usize) -> usize {
         .invoke(prepared, Box::new(rows.clone()))
         .await
         .unwrap();
-    assert_eq!(done.output["incidents"], json!(incidents));
+    assert_eq!(
+        done.output.to_value().unwrap()["incidents"],
+        json!(incidents)
+    );
     done.peak_memory
 }
 

@@ -223,7 +223,11 @@ pub async fn invoke_and_print(
     let (delivered, committed) = match manifest.output {
         // A run that staged nothing prints as it always did: rows, then the summary.
         OutputKind::Dataset if state.is_empty() => {
-            let printed = printer.finish_dataset(&invocation.output);
+            let printed = invocation
+                .output
+                .to_value()
+                .map_err(std::io::Error::from)
+                .and_then(|summary| printer.finish_dataset(&summary));
             (printed.and(pipe.finish()), None)
         }
         OutputKind::Dataset => {
@@ -233,11 +237,16 @@ pub async fn invoke_and_print(
             match printer.flush_rows().and_then(|()| pipe.sync()) {
                 Ok(()) => {
                     let committed = commit_state(&manifest.id, state).await;
-                    let mut summary = invocation.output;
-                    if let Some(outcome) = &committed {
-                        note_commit(&mut summary, outcome.is_ok());
-                    }
-                    let printed = printer.finish_dataset(&summary);
+                    let printed = invocation
+                        .output
+                        .to_value()
+                        .map_err(std::io::Error::from)
+                        .and_then(|mut summary| {
+                            if let Some(outcome) = &committed {
+                                note_commit(&mut summary, outcome.is_ok());
+                            }
+                            printer.finish_dataset(&summary)
+                        });
                     (printed.and(pipe.finish()), committed)
                 }
                 Err(e) => {

@@ -21,6 +21,7 @@ use skillhost_runtime::capabilities::emit::{OutputFull, Ready, Row};
 use skillhost_runtime::capabilities::state::{PendingState, StateGrant, commit_note, note_commit};
 use skillhost_runtime::capabilities::{Capabilities, RefuseRows, RowSink};
 use skillhost_runtime::limits::SandboxLimits;
+use skillhost_runtime::output::Output;
 use skillhost_upstream::connections::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,7 +30,7 @@ use super::catalog::ServedSkill;
 use super::metrics::Finished;
 use super::reply::{
     Body, ROWS_END, error_document, failure_response, json_bytes_response, json_line,
-    ndjson_response,
+    ndjson_response, output_line, summary_line,
 };
 use super::schedule::Refused;
 
@@ -191,7 +192,7 @@ impl Invocation {
             // A dataset's state (a cursor) moves on once every row was handed to the
             // connection, before the summary, which says whether it did.
             let result = match result {
-                Ok(mut summary) if dataset && state.as_ref().is_some_and(|s| !s.is_empty()) => {
+                Ok(summary) if dataset && state.as_ref().is_some_and(|s| !s.is_empty()) => {
                     let rows_taken = if started_stream {
                         let marked = matches!(
                             tokio::time::timeout(LAST_LINE_WAIT, sender.send(ROWS_END)).await,
@@ -213,17 +214,20 @@ impl Invocation {
                         }
                         None => false,
                     };
-                    ending.state = Some(note_commit(&mut summary, committed));
-                    Ok(summary)
+                    let noted = summary.to_value().and_then(|mut summary| {
+                        ending.state = Some(note_commit(&mut summary, committed));
+                        Output::from_value(&summary)
+                    });
+                    noted
+                        .map_err(|e| Failure::other(format!("cannot write the run's summary: {e}")))
                 }
                 other => other,
             };
             if dataset && started_stream {
-                let last = match &result {
-                    Ok(summary) => json!({"summary": summary}),
-                    Err(failure) => error_document(failure),
+                let line = match &result {
+                    Ok(summary) => summary_line(summary),
+                    Err(failure) => json_line(&error_document(failure)),
                 };
-                let line = json_line(&last);
                 written.fetch_add(line.len() as u64, Ordering::Relaxed);
                 // A caller that stopped reading gets the time of one head to take the last line.
                 let _ = tokio::time::timeout(LAST_LINE_WAIT, sender.send(line)).await;
@@ -231,9 +235,9 @@ impl Invocation {
                 // Serialized here, so that the audit record counts the bytes of the answer.
                 let answer = result.map(|output| {
                     let line = if dataset {
-                        json_line(&json!({"summary": output}))
+                        summary_line(&output)
                     } else {
-                        json_line(&output)
+                        output_line(&output)
                     };
                     written.fetch_add(line.len() as u64, Ordering::Relaxed);
                     line

@@ -11,6 +11,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use serde_json::{Value, json};
 use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::text::escape;
+use skillhost_runtime::output::Output;
 use tokio::sync::mpsc;
 
 /// A response body: its content, and what it keeps alive until the connection is done with it.
@@ -169,6 +170,19 @@ pub fn json_line(value: &Value) -> Bytes {
     let mut line = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     line.push(b'\n');
     Bytes::from(line)
+}
+
+/// A run's result as one line of JSON text (its compact form, as checked by the runtime).
+pub fn output_line(output: &Output) -> Bytes {
+    let mut line = Vec::with_capacity(output.as_str().len() + 1);
+    line.extend_from_slice(output.as_str().as_bytes());
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// A dataset's summary as the last line of its stream: `{"summary": ...}`.
+pub fn summary_line(summary: &Output) -> Bytes {
+    Bytes::from(format!("{{\"summary\":{}}}\n", summary.as_str()))
 }
 
 /// A JSON answer with `status`.
