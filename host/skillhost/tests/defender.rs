@@ -135,6 +135,30 @@ fn graph_pages_follow_next_links_at_fifty() {
 }
 
 #[test]
+fn the_list_skill_lists_26_mb_of_realistic_graph_incidents_within_the_default_memory_cap() {
+    let config = common::SimulatorConfig {
+        incidents: 1900,
+        detail: common::Detail::Realistic,
+        rate_limits: false,
+        ..common::SimulatorConfig::default()
+    };
+    let sim = common::Simulator::start(config, "127.0.0.1:0").unwrap();
+    let run = run_on(&sim, "graph", &[LIST, "-p", "duration=3"]);
+    // Before each listed incident's text gave back the room its growth left, the guest asked
+    // for 64.6 MiB here and the run failed with exit 4.
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let result = run.json();
+    assert_eq!(
+        (
+            result["count"].clone(),
+            result["pages"].clone(),
+            result["incidents"].as_array().map(Vec::len)
+        ),
+        (json!(1900), json!(38), Some(1900))
+    );
+}
+
+#[test]
 fn an_incident_that_moves_between_pages_is_counted_once_at_its_latest_version() {
     let sim = simulator(12, &["churn"]);
     let run = run_on(&sim, "defender", &[LIST, "-p", "page_size=5"]);

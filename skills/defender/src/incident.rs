@@ -625,6 +625,9 @@ impl<'de> Deserialize<'de> for ListedParse<'de> {
         }
         .deserialize(deserializer)?;
         let object = matches!(cell, Cell::Json(_)) && text.starts_with('{');
+        // Held until the result is joined: without the room its growth left (up to as much
+        // again), a list of incidents takes its size in memory, not up to twice that.
+        text.shrink_to_fit();
         Ok(ListedParse {
             object,
             text,

@@ -101,7 +101,7 @@ pub fn file_in(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
-pub use skillhost_simulator::{Faults, SecretRef, Simulator, SimulatorConfig};
+pub use skillhost_simulator::{Detail, Faults, SecretRef, Simulator, SimulatorConfig};
 
 /// The environment variable test connections read their secret from.
 pub const SECRET_VAR: &str = "SKILLHOST_TEST_SECRET";
