@@ -564,7 +564,7 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {memory}")
 }
 
-/// The end-to-end detections row (`-- wire` alone).
+/// The end-to-end rows, detections and list (`-- wire` alone).
 fn print_wire(sizes: &Sizes) {
     match wire::measure(sizes.wire_incidents, sizes.wire_runs) {
         Some(w) => {
@@ -582,6 +582,14 @@ fn print_wire(sizes: &Sizes) {
                 w.curl.0.as_secs_f64(),
                 w.curl.1.as_secs_f64(),
                 w.cli.0.as_secs_f64() / w.curl.0.as_secs_f64()
+            );
+            println!(
+                "| list end to end (`list_microsoft_defender_incidents -o json`), same window (median of {}) | wall {:.3} s, CPU {:.3} s ({:.0} MB/s) | the same curl process | {:.2} | – |",
+                sizes.wire_runs,
+                w.list.0.as_secs_f64(),
+                w.list.1.as_secs_f64(),
+                mb / w.list.1.as_secs_f64(),
+                w.list.0.as_secs_f64() / w.curl.0.as_secs_f64()
             );
         }
         None => println!("| detections end to end | – | curl not installed | – | ≤ 1.5 |"),

@@ -2,7 +2,8 @@
 //! (a separate process, warm compile cache, rows to `/dev/null`) against one `curl` process that
 //! downloads the same pages over one connection, alternated in the same run, against the same
 //! simulator serving realistic incidents (`Detail::Realistic`) with the connection's pacing
-//! raised so that the published rate limit does not dominate.
+//! raised so that the published rate limit does not dominate. `list_microsoft_defender_incidents`
+//! over the same window (`-o json`, one result object) runs in the same rotation.
 //!
 //! Wall and CPU (user + system, from `wait4`) are per child process; the simulator runs in the
 //! bench process, so its time is in neither.
@@ -29,6 +30,8 @@ pub struct WireFigures {
     pub curl: (Duration, Duration),
     /// The CLI run: median wall and CPU.
     pub cli: (Duration, Duration),
+    /// The list skill's CLI run over the same window: median wall and CPU.
+    pub list: (Duration, Duration),
 }
 
 /// Runs `cmd` with its output discarded; (wall, CPU of the child). Panics when it fails.
@@ -105,7 +108,13 @@ pub fn measure(incidents: usize, runs: usize) -> Option<WireFigures> {
         UNPACED,
     );
     std::fs::write(&config, text).expect("config");
-    let cli = || cli_command(&config, &dir.path().join("cache"));
+    let cli = || cli_command(&config, &dir.path().join("cache"), DETECTIONS);
+    let list = || cli_command(&config, &dir.path().join("cache"), LIST);
+    // Its first run compiles the list skill.
+    assert!(
+        list().output().expect("skillhost").status.success(),
+        "skillhost failed"
+    );
 
     // A first run compiles the skill, fills the simulator's page cache and gives the filter.
     let out = cli().output().expect("skillhost");
@@ -136,10 +145,11 @@ pub fn measure(incidents: usize, runs: usize) -> Option<WireFigures> {
         cmd
     };
 
-    let (mut curl_runs, mut cli_runs) = (Vec::new(), Vec::new());
+    let (mut curl_runs, mut cli_runs, mut list_runs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         curl_runs.push(measured(&mut download()));
         cli_runs.push(measured(&mut cli()));
+        list_runs.push(measured(&mut list()));
     }
     let medians = |runs: &[(Duration, Duration)]| {
         (
@@ -153,16 +163,22 @@ pub fn measure(incidents: usize, runs: usize) -> Option<WireFigures> {
         rows,
         curl: medians(&curl_runs),
         cli: medians(&cli_runs),
+        list: medians(&list_runs),
     })
 }
 
-/// The CLI command of the row: NDJSON rows of the last two days, pages of 100.
-fn cli_command(config: &Path, cache: &Path) -> Command {
+const DETECTIONS: &str = "list_microsoft_defender_incidents_for_detections";
+const LIST: &str = "list_microsoft_defender_incidents";
+
+/// The CLI command of a row: the last two days, pages of 100; the detections' rows as NDJSON,
+/// the list's result as (pretty) JSON.
+fn cli_command(config: &Path, cache: &Path, skill: &str) -> Command {
     // Pacing (raised) and state in the bench's own store.
     let mut cmd = skillhost(config, cache);
+    let format = if skill == LIST { "json" } else { "ndjson" };
     cmd.args([
         "run",
-        "list_microsoft_defender_incidents_for_detections",
+        skill,
         "-c",
         "sim",
         "-p",
@@ -170,7 +186,7 @@ fn cli_command(config: &Path, cache: &Path) -> Command {
         "-p",
         "page_size=100",
         "-o",
-        "ndjson",
+        format,
     ]);
     cmd
 }
