@@ -22,7 +22,7 @@ use crate::capabilities::state::PendingState;
 use crate::capabilities::{Capabilities, GuestOutput, RefuseRows, RowSink};
 use crate::invocation::InvocationState;
 use crate::limits::{SandboxLimits, human_duration};
-use crate::output::Output;
+use crate::output::{Output, Refused};
 use crate::skill_errors::skill_error_failure;
 use crate::violation::Violation;
 
@@ -190,7 +190,7 @@ impl Runtime {
                 Ok(Ok(result)) => result,
             };
             match result {
-                Ok(json) => result_output(id, &json, output_used, limits),
+                Ok(json) => result_output(id, json, output_used, limits),
                 Err(error) => Err(skill_error_failure(id, error, api)),
             }
         })();
@@ -253,28 +253,25 @@ impl Runtime {
 }
 
 /// The JSON `json` a run returned, checked against the output cap (with the `output_used` of its
-/// rows) and the number of values a reader may expand, and re-written in compact form.
+/// rows) and the number of values a reader may expand.
 fn result_output(
     id: &str,
-    json: &str,
+    json: String,
     output_used: usize,
     limits: SandboxLimits,
 ) -> Result<Output, Failure> {
     if output_used + json.len() > limits.max_output {
         return Err(Violation::Output(limits.max_output).into_failure(id));
     }
-    let values = json_values(json);
-    if values > MAX_RESULT_VALUES {
-        return Err(Failure::skill(format!(
-            "skill `{id}` returned a result of about {values} JSON values, more than \
-             the host expands ({MAX_RESULT_VALUES}); a large result belongs in rows \
-             (a dataset skill emits them one at a time)"
-        )));
-    }
-    Output::check(json).map_err(|e| {
-        Failure::skill(format!(
+    Output::check(json, MAX_RESULT_VALUES).map_err(|refused| match refused {
+        Refused::TooManyValues => Failure::skill(format!(
+            "skill `{id}` returned a result of more than {MAX_RESULT_VALUES} JSON values, more \
+             than the host expands; a large result belongs in rows (a dataset skill emits them \
+             one at a time)"
+        )),
+        Refused::NotJson(e) => Failure::skill(format!(
             "skill `{id}` returned a result that is not JSON ({e})"
-        ))
+        )),
     })
 }
 
@@ -282,35 +279,6 @@ fn result_output(
 /// result without a tree, but a reader may expand it into one (the CLI's table, CSV and NDJSON
 /// formats do), where each value costs tens of bytes however few it took in the guest's text.
 pub const MAX_RESULT_VALUES: usize = 2_000_000;
-
-/// About how many values the JSON `text` holds (separators and openings outside strings), in
-/// one pass and without building anything; the insides of strings are skipped with `memchr`.
-fn json_values(text: &str) -> usize {
-    let bytes = text.as_bytes();
-    let mut count = 1;
-    let mut at = 0;
-    while let Some(rest) = bytes.get(at..) {
-        // Outside strings, up to the next opening quote.
-        let quote = memchr::memchr(b'"', rest).unwrap_or(rest.len());
-        count += rest[..quote]
-            .iter()
-            .filter(|b| matches!(b, b',' | b'[' | b'{'))
-            .count();
-        at += quote + 1;
-        // Inside a string, to its closing quote (an escaped character is skipped whole).
-        while let Some(rest) = bytes.get(at..) {
-            match memchr::memchr2(b'"', b'\\', rest) {
-                Some(i) if rest[i] == b'\\' => at += i + 2,
-                Some(i) => {
-                    at += i + 1;
-                    break;
-                }
-                None => return count,
-            }
-        }
-    }
-    count
-}
 
 /// What a successful invocation produced.
 #[derive(Debug)]
@@ -438,47 +406,5 @@ fn start_epoch_ticker(engine: &Engine) {
     if let Err(e) = spawned {
         // Without the ticker, epochs never advance and only the async timeout stops a guest.
         tracing::warn!("could not start the epoch ticker: {e}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_values_counts_as_a_byte_by_byte_walk_does() {
-        fn walk(text: &str) -> usize {
-            let (mut count, mut in_string, mut escaped) = (1, false, false);
-            for b in text.bytes() {
-                match (in_string, b) {
-                    (true, _) if escaped => escaped = false,
-                    (true, b'\\') => escaped = true,
-                    (true, b'"') | (false, b'"') => in_string = !in_string,
-                    (false, b',' | b'[' | b'{') => count += 1,
-                    _ => {}
-                }
-            }
-            count
-        }
-        for text in [
-            "",
-            "{",
-            "\"",
-            "\"\\",
-            "\"\\\"",
-            r#"{"a\\":[1,{"b":"\\\",[{"}],"c":"x"}"#,
-            r#"[1,2,"\u0022,",[],{}]"#,
-            r#"{"é,":"ü[","n":[1,2]} trailing, [ {"#,
-            r#""unterminated, [{ \"#,
-        ] {
-            assert_eq!(json_values(text), walk(text), "{text:?}");
-        }
-    }
-
-    #[test]
-    fn json_values_counts_values_outside_strings() {
-        assert_eq!(json_values("{}"), 2);
-        assert_eq!(json_values(r#"{"a":[1,2,3],"b":"x,[{"}"#), 6);
-        assert_eq!(json_values(r#""a\",b""#), 1);
     }
 }

@@ -312,7 +312,7 @@ async fn normalization(sizes: &Sizes) -> (Duration, Duration, u64) {
             .await
             .expect("normalize-bench")
             .output
-            .to_value()
+            .into_value()
             .expect("a summary");
         wasm.push(Duration::from_nanos(out["nanos"].as_u64().expect("nanos")));
         rows = out["rows"].as_u64().expect("rows");
@@ -397,7 +397,7 @@ async fn detections_memory(incidents: usize) -> usize {
     .expect("sim");
     let (done, _) = detections(&sim, UNPACED, json!({}), Box::new(CollectRows::default())).await;
     assert_eq!(
-        done.output.to_value().unwrap()["incidents"],
+        done.output.into_value().unwrap()["incidents"],
         json!(incidents)
     );
     done.peak_memory

@@ -226,7 +226,8 @@ impl RowPrinter {
             self.out.write_all(b"\n")?;
             return self.out.flush();
         }
-        let object = object.to_value()?;
+        // The text goes as the tree is built: not both held while the rows are printed.
+        let object = object.into_value()?;
         let Value::Object(mut map) = object else {
             serde_json::to_writer(&mut self.out, &object)?;
             self.out.write_all(b"\n")?;
@@ -437,7 +438,9 @@ mod tests {
         printer
             .finish_object(
                 Output::check(
-                    r#"{"api": "defender", "count": 2, "incidents": [{"id": 1}, {"id": 2}]}"#,
+                    r#"{"api": "defender", "count": 2, "incidents": [{"id": 1}, {"id": 2}]}"#
+                        .into(),
+                    usize::MAX,
                 )
                 .unwrap(),
             )
@@ -449,8 +452,11 @@ mod tests {
         let printer = RowPrinter::new(OutputFormat::Csv, vec![], Box::new(shared.clone()), false);
         printer
             .finish_object(
-                Output::check(r#"{"api": "graph", "incident": {"id": "7", "status": "active"}}"#)
-                    .unwrap(),
+                Output::check(
+                    r#"{"api": "graph", "incident": {"id": "7", "status": "active"}}"#.into(),
+                    usize::MAX,
+                )
+                .unwrap(),
             )
             .unwrap();
         let out = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();

@@ -174,7 +174,7 @@ impl InProcess {
         self.host
             .invoke(prepared, Box::new(CollectRows::default()))
             .await
-            .map(|i| i.output.to_value().unwrap())
+            .map(|i| i.output.into_value().unwrap())
     }
 }
 

@@ -578,7 +578,7 @@ async fn peak_memory(incidents: usize) -> usize {
         .await
         .unwrap();
     assert_eq!(
-        done.output.to_value().unwrap()["incidents"],
+        done.output.into_value().unwrap()["incidents"],
         json!(incidents)
     );
     done.peak_memory

@@ -74,7 +74,7 @@ async fn after_a_guest_is_stopped_the_same_runtime_invokes_again() {
         )
         .await
         .unwrap();
-    assert_eq!(output.output.to_value().unwrap()["echo"], "still here");
+    assert_eq!(output.output.into_value().unwrap()["echo"], "still here");
 }
 
 #[test]

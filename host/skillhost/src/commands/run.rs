@@ -225,7 +225,7 @@ pub async fn invoke_and_print(
         OutputKind::Dataset if state.is_empty() => {
             let printed = invocation
                 .output
-                .to_value()
+                .into_value()
                 .map_err(std::io::Error::from)
                 .and_then(|summary| printer.finish_dataset(&summary));
             (printed.and(pipe.finish()), None)
@@ -239,7 +239,7 @@ pub async fn invoke_and_print(
                     let committed = commit_state(&manifest.id, state).await;
                     let printed = invocation
                         .output
-                        .to_value()
+                        .into_value()
                         .map_err(std::io::Error::from)
                         .and_then(|mut summary| {
                             if let Some(outcome) = &committed {

@@ -214,18 +214,22 @@ impl Invocation {
                         }
                         None => false,
                     };
-                    let noted = summary.to_value().and_then(|mut summary| {
-                        ending.state = Some(note_commit(&mut summary, committed));
-                        Output::from_value(&summary)
-                    });
-                    noted
-                        .map_err(|e| Failure::other(format!("cannot write the run's summary: {e}")))
+                    summary
+                        .into_value()
+                        .map(|mut summary| {
+                            ending.state = Some(note_commit(&mut summary, committed));
+                            Output::from_value(summary)
+                        })
+                        .map_err(|e| Failure::other(format!("cannot read the run's summary: {e}")))
                 }
                 other => other,
             };
             if dataset && started_stream {
-                let line = match &result {
-                    Ok(summary) => summary_line(summary),
+                let line = match result.as_ref().map(summary_line) {
+                    Ok(Ok(line)) => line,
+                    Ok(Err(e)) => json_line(&error_document(&Failure::other(format!(
+                        "cannot write the run's summary: {e}"
+                    )))),
                     Err(failure) => json_line(&error_document(failure)),
                 };
                 written.fetch_add(line.len() as u64, Ordering::Relaxed);
@@ -233,14 +237,17 @@ impl Invocation {
                 let _ = tokio::time::timeout(LAST_LINE_WAIT, sender.send(line)).await;
             } else {
                 // Serialized here, so that the audit record counts the bytes of the answer.
-                let answer = result.map(|output| {
+                let answer = result.and_then(|output| {
                     let line = if dataset {
                         summary_line(&output)
                     } else {
                         output_line(&output)
                     };
+                    let line = line.map_err(|e| {
+                        Failure::other(format!("cannot write the run's result: {e}"))
+                    })?;
                     written.fetch_add(line.len() as u64, Ordering::Relaxed);
-                    line
+                    Ok(line)
                 });
                 let _ = early_sender.send(answer);
             }

@@ -172,17 +172,21 @@ pub fn json_line(value: &Value) -> Bytes {
     Bytes::from(line)
 }
 
-/// A run's result as one line of JSON text (its compact form, as checked by the runtime).
-pub fn output_line(output: &Output) -> Bytes {
-    let mut line = Vec::with_capacity(output.as_str().len() + 1);
-    line.extend_from_slice(output.as_str().as_bytes());
+/// A run's result as one line of JSON text (its compact form).
+pub fn output_line(output: &Output) -> Result<Bytes, serde_json::Error> {
+    let mut line = output.compact()?;
     line.push(b'\n');
-    Bytes::from(line)
+    Ok(Bytes::from(line))
 }
 
 /// A dataset's summary as the last line of its stream: `{"summary": ...}`.
-pub fn summary_line(summary: &Output) -> Bytes {
-    Bytes::from(format!("{{\"summary\":{}}}\n", summary.as_str()))
+pub fn summary_line(summary: &Output) -> Result<Bytes, serde_json::Error> {
+    let compact = summary.compact()?;
+    let mut line = Vec::with_capacity(compact.len() + 13);
+    line.extend_from_slice(b"{\"summary\":");
+    line.extend_from_slice(&compact);
+    line.extend_from_slice(b"}\n");
+    Ok(Bytes::from(line))
 }
 
 /// A JSON answer with `status`.
