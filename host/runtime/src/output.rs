@@ -12,9 +12,9 @@
 //! step of a float). A result that repeats a key in one object is held as its tree (the last
 //! value at the first key's place), as before, so that every reader sees the same object.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -51,6 +51,7 @@ impl Output {
             max_values,
             over: false,
             repeated: false,
+            hasher: RandomState::new(),
         };
         let mut parse = serde_json::Deserializer::from_str(&json);
         let scanned = (&mut scan)
@@ -154,6 +155,8 @@ struct Scan {
     over: bool,
     /// An object repeats a key.
     repeated: bool,
+    /// Hashes keys with a key of its own (a skill cannot aim at collisions).
+    hasher: RandomState,
 }
 
 impl Scan {
@@ -215,8 +218,8 @@ impl<'de> Visitor<'de> for &mut Scan {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         self.count()?;
         let mut keys = Keys::default();
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            if !self.repeated && !keys.insert(key.0) {
+        while let Some(key) = map.next_key_seed(KeyHash(&self.hasher))? {
+            if !self.repeated && !keys.insert(key) {
                 self.repeated = true;
             }
             map.next_value_seed(&mut *self)?;
@@ -225,45 +228,44 @@ impl<'de> Visitor<'de> for &mut Scan {
     }
 }
 
-/// An object's key as serde_json gives it (unescaped; borrowed from the text when it has no
-/// escape).
-struct Key<'de>(Cow<'de, str>);
+/// Hashes an object's key as serde_json gives it (unescaped), keeping nothing of it.
+struct KeyHash<'a>(&'a RandomState);
 
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyText;
-        impl<'de> Visitor<'de> for KeyText {
-            type Value = Key<'de>;
+impl<'de> DeserializeSeed<'de> for KeyHash<'_> {
+    type Value = u64;
 
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-
-            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(key)))
-            }
-
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(key.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyText)
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_str(self)
     }
 }
 
-/// The keys of one object seen so far: a list while there are few, a hash set beyond (so that
-/// an object of a million keys costs a million lookups, not a million squared comparisons).
-#[derive(Default)]
-struct Keys<'de> {
-    few: Vec<Cow<'de, str>>,
-    many: HashSet<Cow<'de, str>>,
+impl<'de> Visitor<'de> for KeyHash<'_> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<u64, E> {
+        Ok(self.0.hash_one(key))
+    }
 }
 
-impl<'de> Keys<'de> {
+/// The hashes of one object's keys seen so far: a list while there are few, a hash set beyond
+/// (so that an object of a million keys costs a million lookups, not a million squared
+/// comparisons). Two keys with one hash read as a repeat: the result is then held as its tree,
+/// which is what the text would have printed anyway, so a collision costs memory, never bytes.
+#[derive(Default)]
+struct Keys {
+    few: Vec<u64>,
+    many: HashSet<u64>,
+}
+
+impl Keys {
     const FEW: usize = 16;
 
     /// Adds `key`; false if it was there.
-    fn insert(&mut self, key: Cow<'de, str>) -> bool {
+    fn insert(&mut self, key: u64) -> bool {
         if self.many.is_empty() && self.few.len() < Self::FEW {
             if self.few.contains(&key) {
                 return false;
