@@ -564,6 +564,33 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {memory}")
 }
 
+/// The `serve` rows: no-op throughput, a warm `get`, memory per in-flight detections run.
+fn print_serve(rt: &tokio::runtime::Runtime, sizes: &Sizes) {
+    let figures = rt.block_on(serve::measure(&sizes.serve));
+    println!(
+        "| `serve`: no-op invocations over HTTP, 64 connections, {:.0} s | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms | one CLI process per invocation: {:.1}/s | {:.0} | ≥ 14,000/s |",
+        sizes.serve.load.as_secs_f64(),
+        figures.noop_per_second,
+        millis(figures.noop_p50),
+        millis(figures.noop_p99),
+        figures.cli_per_second,
+        figures.noop_per_second / figures.cli_per_second
+    );
+    println!(
+        "| `serve`: warm `get` (caller → serve → simulator, token cached; median of {}) | {:.3} ms | the same GET sent directly with a cached token: {:.3} ms | {:.2} | ≤ 1.3 |",
+        sizes.serve.gets,
+        millis(figures.get_serve),
+        millis(figures.get_native),
+        millis(figures.get_serve) / millis(figures.get_native)
+    );
+    println!(
+        "| `serve`: resident memory per in-flight detections invocation ({} at once) | {:.1} MiB each | idle server: {:.1} MiB | – | – |",
+        sizes.serve.in_flight,
+        figures.rss_per_invocation / 1048576.0,
+        figures.rss_idle as f64 / 1048576.0
+    );
+}
+
 /// The end-to-end rows, detections and list (`-- wire` alone).
 fn print_wire(sizes: &Sizes) {
     match wire::measure(sizes.wire_incidents, sizes.wire_runs) {
@@ -656,6 +683,11 @@ fn main() {
         print_normalization(&rt, sizes);
         return;
     }
+    // `-- serve`: only the `serve` rows.
+    if std::env::args().any(|a| a == "serve") {
+        print_serve(&rt, sizes);
+        return;
+    }
     // `-- languages`: only the Python example against its Rust twin.
     if std::env::args().any(|a| a == "languages") {
         print_languages(sizes);
@@ -707,29 +739,7 @@ fn main() {
         );
     }
 
-    let figures = rt.block_on(serve::measure(&sizes.serve));
-    println!(
-        "| `serve`: no-op invocations over HTTP, 64 connections, {:.0} s | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms | one CLI process per invocation: {:.1}/s | {:.0} | ≥ 14,000/s |",
-        sizes.serve.load.as_secs_f64(),
-        figures.noop_per_second,
-        millis(figures.noop_p50),
-        millis(figures.noop_p99),
-        figures.cli_per_second,
-        figures.noop_per_second / figures.cli_per_second
-    );
-    println!(
-        "| `serve`: warm `get` (caller → serve → simulator, token cached; median of {}) | {:.3} ms | the same GET sent directly with a cached token: {:.3} ms | {:.2} | ≤ 1.3 |",
-        sizes.serve.gets,
-        millis(figures.get_serve),
-        millis(figures.get_native),
-        millis(figures.get_serve) / millis(figures.get_native)
-    );
-    println!(
-        "| `serve`: resident memory per in-flight detections invocation ({} at once) | {:.1} MiB each | idle server: {:.1} MiB | – | – |",
-        sizes.serve.in_flight,
-        figures.rss_per_invocation / 1048576.0,
-        figures.rss_idle as f64 / 1048576.0
-    );
+    print_serve(&rt, sizes);
 
     print_languages(sizes);
 
