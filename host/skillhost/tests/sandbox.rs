@@ -77,6 +77,58 @@ async fn after_a_guest_is_stopped_the_same_runtime_invokes_again() {
     assert_eq!(output.output.into_value().unwrap()["echo"], "still here");
 }
 
+/// What `residue` counted in one invocation: bytes not zero in its static, in its grown pages.
+async fn residue_counts(
+    runtime: &Runtime,
+    skill: &skillhost_runtime::sandbox::LoadedSkill,
+    input: serde_json::Value,
+) -> serde_json::Value {
+    runtime
+        .invoke(
+            skill,
+            input.as_object().unwrap(),
+            Capabilities::none(),
+            Box::new(CollectRows::default()),
+            SandboxLimits::default(),
+        )
+        .await
+        .unwrap()
+        .output
+        .into_value()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_pooled_slot_reaches_the_next_invocation_with_nothing_the_last_one_wrote() {
+    let host = Host::with(&["residue"]);
+    // One slot: every invocation reuses the memory of the one before (as `serve` does).
+    let runtime = Runtime::new(RuntimeOptions {
+        pooling: true,
+        pool_instances: 1,
+        limits: SandboxLimits::default(),
+    })
+    .unwrap();
+    let registry = SkillRegistry::scan(
+        &runtime,
+        CompileCache::disabled(),
+        &[host.skills_dir().to_path_buf()],
+    )
+    .await;
+    let residue = registry.load(&runtime, "residue").unwrap();
+    // The count sees what is written: 3 MiB of static and 16 pages of 64 KiB.
+    assert_eq!(
+        residue_counts(&runtime, &residue, json!({"write_first": true})).await,
+        json!({"dirty_static": 3 << 20, "dirty_grown": 16 << 16})
+    );
+    for run in 0..3 {
+        assert_eq!(
+            residue_counts(&runtime, &residue, json!({})).await,
+            json!({"dirty_static": 0, "dirty_grown": 0}),
+            "run {run} found what the one before it wrote"
+        );
+    }
+}
+
 #[test]
 fn growing_memory_past_the_cap_traps_with_exit_4_naming_the_limit() {
     let host = Host::with(&["memory-hog"]);
