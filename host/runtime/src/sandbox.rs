@@ -383,17 +383,18 @@ fn pool_config(options: RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
     // Interpreters compiled to wasm (componentize-py) have large function tables.
     pool.table_elements(100_000);
     pool.max_memory_size(options.limits.max_memory);
-    // A freed slot is reset in place up to these sizes instead of being decommitted: the
-    // madvise, the TLB shootdown it sends to every core and the page faults that follow it cost
-    // more than clearing what an invocation touched. Linux's PAGEMAP_SCAN (6.7 and later) tells
-    // which pages were written, so only those are cleared (back to the module's initial image),
-    // and 2 MiB covers what a Rust guest touches (its 1 MiB stack and its data); without the
-    // ioctl, wasmtime clears the whole window the invocation had. In `serve`, no-op
-    // invocations went from about 11,300 to 18,500 a second with this (BENCHMARKS).
-    // `sandbox.rs` (`a_pooled_slot_reaches_the_next_invocation_…`) checks that nothing one
-    // invocation wrote reaches the next in its slot.
+    // A freed slot is reset in place (cleared back to the module's initial image) up to these
+    // sizes instead of being decommitted: the madvise, the TLB shootdown it sends to every core
+    // and the page faults that follow it cost more than clearing what an invocation had. 2 MiB
+    // covers a small Rust guest whole (its 1 MiB stack and its data); in `serve`, no-op
+    // invocations went from 9,700-11,800 to 12,200-13,900 a second with it (BENCHMARKS).
+    // Linux's PAGEMAP_SCAN would let wasmtime clear only the pages written (18,500-20,000 a
+    // second), but in wasmtime 48 a written page that is not present when the slot is freed
+    // (swapped out, or being migrated) is neither cleared nor given back, and its data would
+    // reach the next tenant: it stays off. `sandbox.rs` (`a_pooled_slot_reaches_the_next_…`)
+    // checks that nothing one invocation wrote reaches the next in its slot.
     pool.linear_memory_keep_resident(2 << 20);
-    pool.pagemap_scan(wasmtime::Enabled::Auto);
+    pool.pagemap_scan(wasmtime::Enabled::No);
     pool.table_keep_resident(16 << 10);
     pool.async_stack_keep_resident(64 << 10);
     pool

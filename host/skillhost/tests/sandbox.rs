@@ -101,7 +101,8 @@ async fn residue_counts(
 #[tokio::test]
 async fn a_pooled_slot_reaches_the_next_invocation_with_nothing_the_last_one_wrote() {
     let host = Host::with(&["residue"]);
-    // One slot: every invocation reuses the memory of the one before (as `serve` does).
+    // One instance at a time: wasmtime hands the module the memory slot it had last (its
+    // affinity), so each invocation runs in the memory of the one before, as in `serve`.
     let runtime = Runtime::new(RuntimeOptions {
         pooling: true,
         pool_instances: 1,
