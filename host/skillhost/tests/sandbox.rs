@@ -30,6 +30,18 @@ fn an_endless_loop_is_stopped_at_the_deadline_with_exit_4() {
     assert_eq!(run.stdout, "");
 }
 
+/// A runtime with `options`, and the registry of `host`'s skills folder.
+async fn runtime_with(host: &Host, options: RuntimeOptions) -> (Runtime, SkillRegistry) {
+    let runtime = Runtime::new(options).unwrap();
+    let registry = SkillRegistry::scan(
+        &runtime,
+        CompileCache::disabled(),
+        &[host.skills_dir().to_path_buf()],
+    )
+    .await;
+    (runtime, registry)
+}
+
 #[tokio::test]
 async fn after_a_guest_is_stopped_the_same_runtime_invokes_again() {
     let host = Host::with(&["spin", "echo"]);
@@ -37,16 +49,13 @@ async fn after_a_guest_is_stopped_the_same_runtime_invokes_again() {
         timeout: Duration::from_millis(200),
         ..SandboxLimits::default()
     };
-    let runtime = Runtime::new(RuntimeOptions {
-        pooling: false,
-        pool_instances: 0,
-        limits,
-    })
-    .unwrap();
-    let registry = SkillRegistry::scan(
-        &runtime,
-        CompileCache::disabled(),
-        &[host.skills_dir().to_path_buf()],
+    let (runtime, registry) = runtime_with(
+        &host,
+        RuntimeOptions {
+            pooling: false,
+            pool_instances: 0,
+            limits,
+        },
     )
     .await;
     let spin = registry.load(&runtime, "spin").unwrap();
@@ -103,16 +112,13 @@ async fn a_pooled_slot_reaches_the_next_invocation_with_nothing_the_last_one_wro
     let host = Host::with(&["residue"]);
     // One instance at a time: wasmtime hands the module the memory slot it had last (its
     // affinity), so each invocation runs in the memory of the one before, as in `serve`.
-    let runtime = Runtime::new(RuntimeOptions {
-        pooling: true,
-        pool_instances: 1,
-        limits: SandboxLimits::default(),
-    })
-    .unwrap();
-    let registry = SkillRegistry::scan(
-        &runtime,
-        CompileCache::disabled(),
-        &[host.skills_dir().to_path_buf()],
+    let (runtime, registry) = runtime_with(
+        &host,
+        RuntimeOptions {
+            pooling: true,
+            pool_instances: 1,
+            limits: SandboxLimits::default(),
+        },
     )
     .await;
     let residue = registry.load(&runtime, "residue").unwrap();
