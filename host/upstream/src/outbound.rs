@@ -652,8 +652,10 @@ impl BoundConnection {
         self.prefetched.lock().is_ok_and(|slot| slot.is_some())
     }
 
-    /// Drops the page asked for ahead of the guest, if any: the invocation is ending, or the
-    /// guest asked for something else. A call still under way is cancelled and audited.
+    /// Drops the page asked for ahead of the guest, if any, because the invocation is ending (a
+    /// request for another page drops it in `take_prefetched`). A call still under way is
+    /// cancelled and audited, and nothing more is asked for ahead: a body still being read must
+    /// not start another call.
     pub fn abandon_prefetch(&self) {
         let prefetch = self.prefetched.lock().ok().and_then(|mut slot| slot.take());
         if let Some(prefetch) = prefetch {
