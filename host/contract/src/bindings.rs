@@ -38,6 +38,12 @@ macro_rules! contract_bindings {
         /// A component built against this version, its imports resolved.
         pub struct Pre<T: 'static>(generated::SkillPre<T>);
 
+        impl<T: 'static> Clone for Pre<T> {
+            fn clone(&self) -> Self {
+                Pre(self.0.clone())
+            }
+        }
+
         impl<T: Send + 'static> Pre<T> {
             /// Checks that the resolved component has this version's exports.
             pub fn new(pre: InstancePre<T>) -> wasmtime::Result<Self> {

@@ -58,6 +58,15 @@ pub enum SkillPre<T: 'static> {
     V0_2(v0_2::Pre<T>),
 }
 
+impl<T: 'static> Clone for SkillPre<T> {
+    fn clone(&self) -> Self {
+        match self {
+            SkillPre::V0_1(pre) => SkillPre::V0_1(pre.clone()),
+            SkillPre::V0_2(pre) => SkillPre::V0_2(pre.clone()),
+        }
+    }
+}
+
 impl<T: Send + 'static> SkillPre<T> {
     /// Wraps a resolved component of `version`, checking its exports.
     pub fn new(version: ContractVersion, pre: InstancePre<T>) -> wasmtime::Result<Self> {

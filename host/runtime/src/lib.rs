@@ -3,7 +3,7 @@
 //! The data path of one invocation, module by module: [`registry`] finds the component
 //! (manifests and compiled code from [`compile_cache`]) → [`input`] validates the parameters
 //! against its manifest → [`sandbox`] instantiates it in a fresh store ([`invocation`]) under its
-//! [`limits`] ([`memory`] cap, deadline) → the guest calls the imports of [`capabilities`], one
+//! [`limits`] ([`memory`] cap, deadline; in the CLI, a [`watchdog`]) → the guest calls the imports of [`capabilities`], one
 //! module per capability → a broken rule becomes a [`violation`], a skill's own error a failure
 //! with guidance ([`skill_errors`]). [`host`] is that sequence in one call.
 //!
@@ -24,3 +24,4 @@ pub mod registry;
 pub mod sandbox;
 pub mod skill_errors;
 pub mod violation;
+pub mod watchdog;

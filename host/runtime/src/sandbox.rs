@@ -1,8 +1,10 @@
 //! The sandbox every invocation runs in: the engine, the linker, and one fresh `Store` per call.
 //!
 //! Threat: a skill is untrusted code. It must not exhaust the host (memory cap, wall-clock
-//! deadline enforced twice: epoch interruption stops a guest that computes, an async timeout stops
-//! a guest blocked inside a host call), must not observe the host (WASI with no environment, no
+//! deadline enforced twice: an async timeout stops a guest blocked inside a host call, and a
+//! guest that computes is stopped by epoch interruption or, in a process that runs one
+//! invocation at a time, by a watchdog that ends the process: [`Preemption`]), must not observe
+//! the host (WASI with no environment, no
 //! arguments, no preopened folders, every socket address denied, no name lookup), must not flood
 //! the output (row and byte caps), and must not crash the host (traps become errors; nothing a
 //! guest does reaches an `unwrap`). Its only reach outside its memory is the imports of
@@ -31,6 +33,21 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// The most a guest may write to its stdout or stderr per invocation (the rest is dropped).
 const GUEST_STDIO_CAP: usize = 64 * 1024;
 
+/// How a guest that computes past its deadline is stopped.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Preemption {
+    /// Epoch interruption: checks compiled into the guest's calls and loops; every 10 ms tick a
+    /// guest that computes yields its thread, and at its deadline it traps. For a process that
+    /// runs invocations side by side (`serve`), and the default.
+    #[default]
+    Epoch,
+    /// No checks in the guest's code (they cost a guest that parses JSON about 13% of its CPU):
+    /// past the deadline (and [`crate::watchdog::GRACE`]) of an invocation still running, the
+    /// report ends the process. A `describe()` runs on a thread of its own and is left behind
+    /// at its deadline. Only for a process that runs one invocation at a time (the CLI).
+    Watchdog(crate::watchdog::Report),
+}
+
 /// Engine-wide settings, fixed for the life of a [`Runtime`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RuntimeOptions {
@@ -43,6 +60,8 @@ pub struct RuntimeOptions {
     pub pool_instances: u32,
     /// Limits applied to every invocation unless overridden.
     pub limits: SandboxLimits,
+    /// How a guest that computes past its deadline is stopped.
+    pub preemption: Preemption,
 }
 
 /// The engine and linker shared by every invocation of a process.
@@ -57,9 +76,10 @@ impl Runtime {
     pub fn new(options: RuntimeOptions) -> wasmtime::Result<Self> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
-        // Epoch interruption is what stops a guest stuck in a loop: each store gets a deadline
-        // in ticks, and a ticker thread advances the epoch.
-        config.epoch_interruption(true);
+        // With epoch interruption, each store gets a deadline in ticks and a ticker thread
+        // advances the epoch; with a watchdog, the guest's code has no checks at all.
+        let epochs = matches!(options.preemption, Preemption::Epoch);
+        config.epoch_interruption(epochs);
         config.max_wasm_stack(1 << 20);
         // `SKILLHOST_PERFMAP=1` names compiled guest functions for `perf` (in
         // `/tmp/perf-PID.map`), so that a skill's hot paths can be profiled where it runs.
@@ -72,7 +92,9 @@ impl Runtime {
             )));
         }
         let engine = Engine::new(&config)?;
-        start_epoch_ticker(&engine);
+        if epochs {
+            start_epoch_ticker(&engine);
+        }
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -120,21 +142,48 @@ impl Runtime {
             Capabilities::none(),
             Box::new(RefuseRows),
         );
-        let call = pre.describe(&mut store);
-        match tokio::time::timeout(limits.timeout, call).await {
-            Ok(Ok(info)) => Ok(info),
-            // The epoch deadline stopped a describe() that computes without end.
-            Ok(Err(e)) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) => {
-                Err(format!(
-                    "describe() did not return within {}",
-                    human_duration(limits.timeout)
-                ))
-            }
-            Ok(Err(e)) => Err(describe_trap(&e, &stderr)),
-            Err(_) => Err(format!(
+        let late = || {
+            format!(
                 "describe() did not return within {}",
                 human_duration(limits.timeout)
-            )),
+            )
+        };
+        let outcome = match self.options.preemption {
+            Preemption::Epoch => {
+                let call = pre.describe(&mut store);
+                tokio::time::timeout(limits.timeout, call).await
+            }
+            Preemption::Watchdog(_) => {
+                // Nothing in its code can stop a describe() that computes without end, and a
+                // command that scans must go on without it: it runs on a thread of its own,
+                // left behind (with its store) at the deadline until the process ends. The
+                // thread has its own async runtime, which the process's shutting down does not
+                // pull from under a describe() left waiting on a timer.
+                let (sent, answer) = tokio::sync::oneshot::channel();
+                let pre = pre.clone();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start a runtime to call describe(): {e}"))?;
+                std::thread::Builder::new()
+                    .name("skillhost-describe".into())
+                    .spawn(move || {
+                        let _ = sent.send(runtime.block_on(pre.describe(&mut store)));
+                    })
+                    .map_err(|e| format!("cannot start a thread to call describe(): {e}"))?;
+                match tokio::time::timeout(limits.timeout, answer).await {
+                    Ok(Ok(result)) => Ok(result),
+                    Ok(Err(_)) => return Err("describe() ended without an answer".to_string()),
+                    Err(elapsed) => Err(elapsed),
+                }
+            }
+        };
+        match outcome {
+            Ok(Ok(info)) => Ok(info),
+            // The epoch deadline stopped a describe() that computes without end.
+            Ok(Err(e)) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) => Err(late()),
+            Ok(Err(e)) => Err(describe_trap(&e, &stderr)),
+            Err(_) => Err(late()),
         }
     }
 
@@ -153,8 +202,25 @@ impl Runtime {
         let (mut store, stderr) = self.new_store(id, limits, capabilities, rows);
         tracing::debug!(skill = id, "instantiating");
         let started = Instant::now();
+        // Without epoch checks, a guest that computes past its deadline ends the process.
+        let watch = match self.options.preemption {
+            Preemption::Epoch => None,
+            Preemption::Watchdog(report) => Some(
+                crate::watchdog::arm(
+                    limits.timeout,
+                    report,
+                    Violation::Deadline(limits.timeout).into_failure(id),
+                )
+                .map_err(|e| {
+                    Failure::other(format!(
+                        "cannot start the watchdog of `{id}`'s deadline: {e}"
+                    ))
+                })?,
+            ),
+        };
         let call = skill.pre.invoke(&mut store, &input);
         let outcome = tokio::time::timeout(limits.timeout, call).await;
+        drop(watch);
         store.data().finish_calls();
         tracing::debug!(
             skill = id,
@@ -234,6 +300,9 @@ impl Runtime {
         // skill spinning in a loop cannot hold a runtime thread (and, in `serve`, the other
         // invocations and the health checks) until its deadline; once the deadline's ticks have
         // passed, it traps.
+        if matches!(self.options.preemption, Preemption::Watchdog(_)) {
+            return (store, stderr);
+        }
         let ticks = u64::try_from(limits.timeout.as_millis() / EPOCH_TICK.as_millis() + 1)
             .unwrap_or(u64::MAX);
         let mut left = ticks;

@@ -15,7 +15,7 @@ use skillhost_runtime::compile_cache::CompileCache;
 use skillhost_runtime::host::SkillHost;
 use skillhost_runtime::limits::SandboxLimits;
 use skillhost_runtime::registry::{SkillRegistry, SkillSource};
-use skillhost_runtime::sandbox::{LoadedSkill, Runtime, RuntimeOptions};
+use skillhost_runtime::sandbox::{LoadedSkill, Preemption, Runtime, RuntimeOptions};
 use skillhost_simulator::{self as simulator, SecretRef, Simulator, SimulatorConfig};
 use skillhost_testkit::TempDir;
 use skillhost_upstream::connections::Config;
@@ -130,6 +130,7 @@ async fn noop(sizes: &Sizes, pooling: bool) -> (Duration, Duration) {
         pooling,
         pool_instances: 0,
         limits: SandboxLimits::default(),
+        preemption: Preemption::Epoch,
     })
     .expect("runtime");
     let skill = load(&runtime, dir.path(), "noop").await;

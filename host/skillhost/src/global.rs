@@ -9,9 +9,9 @@ use skillhost_contract::error::{Failure, Reason};
 use skillhost_runtime::capabilities::state::{MAX_LOCK_TTL, MIN_LOCK_TTL, StateStore};
 use skillhost_runtime::compile_cache::CompileCache;
 use skillhost_runtime::host::SkillHost;
-use skillhost_runtime::limits::{parse_bytes, parse_duration};
+use skillhost_runtime::limits::{SandboxLimits, parse_bytes, parse_duration};
 use skillhost_runtime::registry::{EmbeddedSkill, RegistryLimits, SkillSource};
-use skillhost_runtime::sandbox::RuntimeOptions;
+use skillhost_runtime::sandbox::{Preemption, RuntimeOptions};
 use skillhost_state::StoreUrl;
 use skillhost_upstream::connections::Config;
 use skillhost_upstream::outbound::Connector;
@@ -19,6 +19,27 @@ use skillhost_upstream::pacing::PacingBackend;
 
 /// The Defender skills, compiled into this binary by its build script.
 pub static BUILT_IN_SKILLS: &[EmbeddedSkill] = include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+
+/// The runtime of a command that runs one invocation at a time (every command but `serve`):
+/// guest code without epoch checks, which cost a skill that parses JSON about 13% of its CPU
+/// (BENCHMARKS); a guest still computing past its deadline ends the process with the deadline's
+/// failure, reported as `main` reports any.
+pub fn one_at_a_time(limits: SandboxLimits) -> RuntimeOptions {
+    RuntimeOptions {
+        pooling: false,
+        pool_instances: 0,
+        limits,
+        preemption: Preemption::Watchdog(end_past_deadline),
+    }
+}
+
+/// Reports a guest still running past its deadline (from the watchdog's thread) and ends the
+/// process with the failure's exit code.
+fn end_past_deadline(failure: Failure) -> ! {
+    say!("skillhost: {}", failure.to_safe_string());
+    crate::errlog::drain(std::time::Duration::from_secs(1));
+    std::process::exit(i32::from(failure.code as u8))
+}
 
 /// Flags every command accepts.
 #[derive(Debug, Args)]

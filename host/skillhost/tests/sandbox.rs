@@ -12,7 +12,7 @@ use skillhost_runtime::capabilities::{Capabilities, CollectRows};
 use skillhost_runtime::compile_cache::CompileCache;
 use skillhost_runtime::limits::SandboxLimits;
 use skillhost_runtime::registry::SkillRegistry;
-use skillhost_runtime::sandbox::{Runtime, RuntimeOptions};
+use skillhost_runtime::sandbox::{Preemption, Runtime, RuntimeOptions};
 
 #[test]
 fn an_endless_loop_is_stopped_at_the_deadline_with_exit_4() {
@@ -55,6 +55,7 @@ async fn after_a_guest_is_stopped_the_same_runtime_invokes_again() {
             pooling: false,
             pool_instances: 0,
             limits,
+            preemption: Preemption::Epoch,
         },
     )
     .await;
@@ -118,6 +119,7 @@ async fn a_pooled_slot_reaches_the_next_invocation_with_nothing_the_last_one_wro
             pooling: true,
             pool_instances: 1,
             limits: SandboxLimits::default(),
+            preemption: Preemption::Epoch,
         },
     )
     .await;

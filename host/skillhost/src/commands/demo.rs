@@ -3,13 +3,13 @@
 
 use clap::Args;
 use skillhost_contract::error::Failure;
-use skillhost_runtime::sandbox::RuntimeOptions;
+use skillhost_runtime::limits::SandboxLimits;
 use skillhost_simulator::{SecretRef, Simulator, SimulatorConfig};
 use skillhost_upstream::connections::Config;
 use skillhost_upstream::outbound::Connector;
 
 use crate::commands::run::invoke_and_print;
-use crate::global::GlobalArgs;
+use crate::global::{GlobalArgs, one_at_a_time};
 use crate::output::OutputFormat;
 
 /// The skill the demo runs.
@@ -59,7 +59,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::other(format!("the demo's connection does not parse: {e}")))?
         .connection("demo")?
         .clone();
-    let options = RuntimeOptions::default();
+    let options = one_at_a_time(SandboxLimits::default());
     let host = global.open_host(options, Connector::new(None)).await?;
     let prepared = host.prepare(
         DEMO_SKILL,

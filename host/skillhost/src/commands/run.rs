@@ -12,13 +12,13 @@ use skillhost_runtime::capabilities::RowSink;
 use skillhost_runtime::capabilities::emit::{OutputFull, Row};
 use skillhost_runtime::host::{PreparedInvocation, SkillHost};
 use skillhost_runtime::limits::{SandboxLimits, parse_bytes, parse_duration};
-use skillhost_runtime::sandbox::RuntimeOptions;
+
 use skillhost_runtime::violation::Violation;
 use skillhost_upstream::audit::AuditLog;
 use skillhost_upstream::connections::Config;
 use skillhost_upstream::outbound::Connector;
 
-use crate::global::GlobalArgs;
+use crate::global::{GlobalArgs, one_at_a_time};
 use crate::output::{OutputFormat, RowPrinter};
 use crate::pipe::stdout_pipe;
 use skillhost_contract::error::Reason;
@@ -107,12 +107,9 @@ impl LimitArgs {
 /// Runs `skillhost run`.
 pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<(), Failure> {
     let limits = args.limits.parse()?;
-    let options = RuntimeOptions {
-        pooling: false,
-        pool_instances: 0,
-        limits,
-    };
-    let mut host = global.open_host(options, Connector::new(None)).await?;
+    let mut host = global
+        .open_host(one_at_a_time(limits), Connector::new(None))
+        .await?;
     let manifest = &host.registry().get(&args.id)?.manifest;
     let input_json = read_input_arg(args.input.as_deref())?;
     // Input errors come before connection errors, whatever else is wrong.

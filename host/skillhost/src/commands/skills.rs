@@ -10,12 +10,12 @@ use skillhost_contract::manifest::{OutputKind, ParamKind, SkillManifest};
 use skillhost_contract::text::escape;
 use skillhost_contract::versions::{self, CONTRACT_PACKAGE};
 use skillhost_runtime::host::SkillHost;
-use skillhost_runtime::limits::human_bytes;
+use skillhost_runtime::limits::{SandboxLimits, human_bytes};
 use skillhost_runtime::registry::SkillSource;
-use skillhost_runtime::sandbox::RuntimeOptions;
+
 use skillhost_upstream::outbound::Connector;
 
-use crate::global::GlobalArgs;
+use crate::global::{GlobalArgs, one_at_a_time};
 
 /// `skills` subcommands.
 #[derive(Debug, Subcommand)]
@@ -45,7 +45,10 @@ pub async fn run(global: &GlobalArgs, command: SkillsCommand) -> Result<(), Fail
         return check(global, &file).await;
     }
     let host = global
-        .open_host(RuntimeOptions::default(), Connector::new(None))
+        .open_host(
+            one_at_a_time(SandboxLimits::default()),
+            Connector::new(None),
+        )
         .await?;
     match command {
         SkillsCommand::List => {
@@ -114,7 +117,7 @@ async fn check(global: &GlobalArgs, file: &Path) -> Result<(), Failure> {
     let shown = escape(&file.display().to_string()).into_owned();
     let host = global
         .open_host_over(
-            RuntimeOptions::default(),
+            one_at_a_time(SandboxLimits::default()),
             Connector::new(None),
             vec![SkillSource::File(file.to_path_buf())],
         )

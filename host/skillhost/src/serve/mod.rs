@@ -35,7 +35,7 @@ use skillhost_contract::text::escape;
 use skillhost_runtime::capabilities::state::StateStore;
 use skillhost_runtime::limits::{SandboxLimits, parse_bytes, parse_duration};
 use skillhost_runtime::registry::RegistryLimits;
-use skillhost_runtime::sandbox::{Runtime, RuntimeOptions};
+use skillhost_runtime::sandbox::{Preemption, Runtime, RuntimeOptions};
 use skillhost_upstream::audit::AuditLog;
 use skillhost_upstream::connections::Config;
 use skillhost_upstream::outbound::Connector;
@@ -282,6 +282,8 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         // Room for every running invocation and the describe() calls of a rescan.
         pool_instances: u32::try_from(schedule.max_running.max(1) + 8).unwrap_or(u32::MAX),
         limits,
+        // Invocations run side by side: each must be stopped alone, and yield its thread.
+        preemption: Preemption::Epoch,
     })
     .map_err(|e| Failure::other(format!("cannot start the wasm engine: {e:#}")))?;
     let max_component_bytes = parse_bytes(&global.max_component_size)
