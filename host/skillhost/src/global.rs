@@ -36,6 +36,12 @@ pub fn one_at_a_time(limits: SandboxLimits) -> RuntimeOptions {
 /// Reports a guest still running past its deadline (from the watchdog's thread) and ends the
 /// process with the failure's exit code.
 fn end_past_deadline(failure: Failure) -> ! {
+    // What the process's destructors would have done: the records of calls still open, and
+    // the locks of its runs, released so the next run need not wait out their lease.
+    skillhost_upstream::audit::write_open("the process ended: the skill ran past its deadline");
+    skillhost_runtime::capabilities::state::release_held_locks(std::time::Duration::from_millis(
+        500,
+    ));
     say!("skillhost: {}", failure.to_safe_string());
     crate::errlog::drain(std::time::Duration::from_secs(1));
     std::process::exit(i32::from(failure.code as u8))

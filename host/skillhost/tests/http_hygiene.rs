@@ -569,3 +569,33 @@ async fn a_binding_with_a_small_audit_cap_ends_with_one_truncated_record() {
     );
     assert_eq!(sim.stats().calls(), 0);
 }
+
+#[test]
+fn calls_whose_bodies_were_never_read_are_audited_when_the_skill_is_stopped_computing() {
+    let s = setup("");
+    let audit = s.audit_path();
+    let run = s.run_with(
+        "open-and-spin",
+        &["count=3"],
+        Some(&audit),
+        &["--timeout", "1s"],
+    );
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("skill `http-flood` did not finish within its deadline of 1 s"),
+        "{}",
+        run.stderr
+    );
+    let lines = audit_lines(&audit);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for line in &lines {
+        assert_eq!(line["path"], "/api/incidents?$top=1");
+        assert_eq!(line["decision"], "allowed");
+        assert_eq!(line["status"], 200);
+        assert_eq!(
+            line["reason"],
+            "body not read to the end; the process ended: the skill ran past its deadline"
+        );
+    }
+}

@@ -172,6 +172,28 @@ fn a_second_run_on_a_held_lock_fails_at_once_with_a_conflict_and_the_first_commi
 }
 
 #[test]
+fn a_run_stopped_computing_past_its_deadline_gives_its_lock_back_and_the_next_run_counts() {
+    let f = fixture();
+    let stopped = f.count(&["-p", "spin=true", "--timeout", "500ms"]);
+    assert_eq!(stopped.code, 4, "{}", stopped.stderr);
+    assert!(
+        stopped
+            .stderr
+            .contains("skill `state_counter` did not finish within its deadline of 500 ms"),
+        "{}",
+        stopped.stderr
+    );
+    assert_eq!(f.show()["locks"], serde_json::json!([]));
+    let next = f.count(&[]);
+    assert_eq!(
+        (next.code, next.stdout.as_str()),
+        (0, "{\"count\":1}\n"),
+        "{}",
+        next.stderr
+    );
+}
+
+#[test]
 fn a_run_one_of_whose_rows_the_host_refused_commits_nothing() {
     let f = fixture();
     let run = f.count(&["-p", "bad_row=true"]);

@@ -8,11 +8,16 @@
 //! [`DEFAULT_MAX_FIELD_BYTES`] each, with the cut marked, and one invocation's records stop at
 //! [`DEFAULT_MAX_AUDIT_BYTES`] (both adjustable per binding); what the cap dropped is said once,
 //! in one `truncated` record written when the invocation's trail ends.
+//!
+//! And a process that ends before its calls settle (the CLI's watchdog ends it at a skill's
+//! deadline) must not lose their records: a skill could open bodies, never finish them, and
+//! compute on until it is stopped. Records still open are kept in a list of the process, and
+//! [`write_open`] writes them, and the `truncated` record of every trail, at once.
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -167,6 +172,124 @@ struct Trail {
     budget: Mutex<Budget>,
 }
 
+/// The records of this process's calls still open, and its trails that have a log: what
+/// [`write_open`] writes.
+static OPEN: Mutex<Vec<Weak<Mutex<Option<Open>>>>> = Mutex::new(Vec::new());
+static TRAILS: Mutex<Vec<Weak<Trail>>> = Mutex::new(Vec::new());
+
+/// Adds `item` to a list of the process, dropping the entries whose owners are gone.
+fn enlist<T>(list: &Mutex<Vec<Weak<T>>>, item: Weak<T>) {
+    let mut list = list.lock().unwrap_or_else(PoisonError::into_inner);
+    list.retain(|entry| entry.strong_count() > 0);
+    list.push(item);
+}
+
+/// Writes, now, the record of every call of this process still open (a body not read to its
+/// end, a call asked for ahead that has not settled), with `reason` added to its own, and the
+/// `truncated` record of every trail that dropped records: for a process about to end without
+/// running its destructors. Each record is written once: a call that settles later writes
+/// nothing more.
+pub fn write_open(reason: &str) {
+    let open: Vec<_> = OPEN
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for record in open {
+        OpenRecord(record).write_with(reason);
+    }
+    let trails: Vec<_> = TRAILS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for trail in trails {
+        trail.close();
+    }
+}
+
+/// The record of a call still open: written once, when the call settles
+/// ([`OpenRecord::write`]), or by [`write_open`] if the process ends first.
+pub struct OpenRecord(Arc<Mutex<Option<Open>>>);
+
+struct Open {
+    trail: AuditTrail,
+    call: CallRecord,
+    decision: &'static str,
+    reason: Option<String>,
+    status: Option<u16>,
+    bytes: u64,
+}
+
+impl OpenRecord {
+    fn with<R>(&self, f: impl FnOnce(&mut Option<Open>) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Whether it is still to be written.
+    pub fn is_open(&self) -> bool {
+        self.with(|open| open.is_some())
+    }
+
+    /// Changes the call's record before it is written.
+    pub fn update(&self, change: impl FnOnce(&mut CallRecord)) {
+        self.with(|open| {
+            if let Some(open) = open {
+                change(&mut open.call);
+            }
+        })
+    }
+
+    /// The body bytes handed out so far, for a record written before the call settles.
+    pub fn bytes(&self, bytes: u64) {
+        self.with(|open| {
+            if let Some(open) = open {
+                open.bytes = bytes;
+            }
+        })
+    }
+
+    /// The reason given if the record is written before the call settles.
+    pub fn reason(&self, reason: &str) {
+        self.with(|open| {
+            if let Some(open) = open {
+                open.reason = Some(reason.to_string());
+            }
+        })
+    }
+
+    /// Writes the record (once) with `reason` and `bytes`.
+    pub fn write(&self, reason: Option<&str>, bytes: u64) {
+        if let Some(open) = self.with(Option::take) {
+            open.trail
+                .record(&open.call, open.decision, reason, open.status, bytes);
+        }
+    }
+
+    /// Forgets the record: the call is audited elsewhere.
+    pub fn discard(&self) {
+        self.with(Option::take);
+    }
+
+    fn write_with(&self, why: &str) {
+        if let Some(open) = self.with(Option::take) {
+            let reason = match &open.reason {
+                Some(own) => format!("{own}; {why}"),
+                None => why.to_string(),
+            };
+            open.trail.record(
+                &open.call,
+                open.decision,
+                Some(&reason),
+                open.status,
+                open.bytes,
+            );
+        }
+    }
+}
+
 /// What one invocation wrote and what its cap dropped.
 #[derive(Default)]
 struct Budget {
@@ -199,16 +322,41 @@ impl AuditTrail {
         max_bytes: u64,
         max_field_bytes: usize,
     ) -> Self {
-        AuditTrail {
-            inner: Arc::new(Trail {
-                log,
-                tenant: tenant.to_string(),
-                connection: connection.to_string(),
-                max_bytes,
-                max_field_bytes,
-                budget: Mutex::new(Budget::default()),
-            }),
+        let listed = log.is_some();
+        let inner = Arc::new(Trail {
+            log,
+            tenant: tenant.to_string(),
+            connection: connection.to_string(),
+            max_bytes,
+            max_field_bytes,
+            budget: Mutex::new(Budget::default()),
+        });
+        if listed {
+            enlist(&TRAILS, Arc::downgrade(&inner));
         }
+        AuditTrail { inner }
+    }
+
+    /// Holds the record of `call` (`decision`, and `status` if an answer came) until the call
+    /// settles; [`write_open`] writes it if the process ends first.
+    pub fn open(
+        &self,
+        call: CallRecord,
+        decision: &'static str,
+        status: Option<u16>,
+    ) -> OpenRecord {
+        let open = Arc::new(Mutex::new(Some(Open {
+            trail: self.clone(),
+            call,
+            decision,
+            reason: None,
+            status,
+            bytes: 0,
+        })));
+        if self.inner.log.is_some() {
+            enlist(&OPEN, Arc::downgrade(&open));
+        }
+        OpenRecord(open)
     }
 
     /// Bytes of records written so far, and bytes the cap dropped.
@@ -284,10 +432,17 @@ impl AuditTrail {
 impl Drop for Trail {
     /// The trail ends with the invocation: one record says what the cap dropped, if anything.
     fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Trail {
+    /// Writes the record of what the cap dropped, if anything (once: it then counts nothing).
+    fn close(&self) {
         let Some(log) = &self.log else {
             return;
         };
-        let Ok(budget) = self.budget.lock() else {
+        let Ok(mut budget) = self.budget.lock() else {
             return;
         };
         if budget.dropped_records == 0 {
@@ -312,6 +467,8 @@ impl Drop for Trail {
             latency_ms: 0,
             retries: 0,
         });
+        budget.dropped_records = 0;
+        budget.dropped_bytes = 0;
     }
 }
 

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use skillhost_contract::types::HttpError;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::audit::{AuditTrail, CallRecord};
+use crate::audit::{AuditTrail, CallRecord, OpenRecord};
 use crate::client::error_chain;
 
 /// Bytes of a body read ahead of the guest at most, besides the piece it is reading and the
@@ -75,9 +75,7 @@ pub struct IncomingBody {
     handed: usize,
     received: u64,
     cap: u64,
-    status: u16,
-    audit: AuditTrail,
-    record: Option<CallRecord>,
+    record: OpenRecord,
     failed: Option<HttpError>,
     on_next_link: Option<OnNextLink>,
     drop_reason: &'static str,
@@ -118,9 +116,11 @@ impl IncomingBody {
             handed: 0,
             received: 0,
             cap,
-            status,
-            audit,
-            record: Some(record),
+            record: {
+                let open = audit.open(record, "allowed", Some(status));
+                open.reason(NOT_READ_TO_THE_END);
+                open
+            },
             failed: None,
             on_next_link: None,
             drop_reason: NOT_READ_TO_THE_END,
@@ -137,15 +137,14 @@ impl IncomingBody {
     /// The reason the audit record gives if the body is dropped before it ended.
     pub fn set_drop_reason(&mut self, reason: &'static str) {
         self.drop_reason = reason;
+        self.record.reason(reason);
     }
 
     /// The guest took this body, which the host asked for ahead of it: its audit record is the
     /// guest's own from now on.
     pub fn taken(&mut self) {
-        self.drop_reason = NOT_READ_TO_THE_END;
-        if let Some(record) = &mut self.record {
-            record.ahead = false;
-        }
+        self.set_drop_reason(NOT_READ_TO_THE_END);
+        self.record.update(|record| record.ahead = false);
     }
 
     /// Up to `max` more bytes; empty when the body is complete. After an error, every later
@@ -154,7 +153,7 @@ impl IncomingBody {
         if let Some(error) = &self.failed {
             return Err(error.clone());
         }
-        if self.record.is_none() {
+        if !self.record.is_open() {
             return Ok(Vec::new());
         }
         if self.handed == self.pending.len() {
@@ -183,6 +182,7 @@ impl IncomingBody {
             return Err(self.fail("response too large", HttpError::TooLarge(cap)));
         }
         self.received += n as u64;
+        self.record.bytes(self.received);
         self.check_next_link();
         if n == left && self.handed == 0 {
             // The whole piece: handed over as it is.
@@ -218,10 +218,7 @@ impl IncomingBody {
 
     /// Writes the audit record (once), with the bytes handed out so far.
     fn finish(&mut self, reason: Option<&str>) {
-        if let Some(record) = self.record.take() {
-            self.audit
-                .record(&record, "allowed", reason, Some(self.status), self.received);
-        }
+        self.record.write(reason, self.received);
     }
 }
 

@@ -23,7 +23,7 @@ use reqwest::Url;
 use skillhost_contract::types::{ConnectionInfo, HttpError, HttpRequest, HttpResponse, Method};
 
 use crate::audit::{
-    AuditLog, AuditTrail, CallRecord, DEFAULT_MAX_AUDIT_BYTES, DEFAULT_MAX_FIELD_BYTES,
+    AuditLog, AuditTrail, CallRecord, DEFAULT_MAX_AUDIT_BYTES, DEFAULT_MAX_FIELD_BYTES, OpenRecord,
 };
 use crate::auth::{AccessToken, TokenCache};
 use crate::body::IncomingBody;
@@ -301,25 +301,21 @@ impl<T> Drop for AbortOnDrop<T> {
 /// The audit record of a call asked for ahead of the guest, written if the call is cancelled
 /// before it settled (its future dropped).
 struct Unsettled {
-    audit: AuditTrail,
-    record: Option<CallRecord>,
+    record: OpenRecord,
 }
 
 impl Unsettled {
     /// The call settled: its answer or its failure is audited elsewhere.
     fn settled(&mut self) {
-        self.record = None;
+        self.record.discard();
     }
 }
 
 impl Drop for Unsettled {
     fn drop(&mut self) {
-        if let Some(record) = self.record.take() {
-            let reason =
-                format!("{NOT_TAKEN} (cancelled before it settled; it may not have been sent)");
-            self.audit
-                .record(&record, "allowed", Some(&reason), None, 0);
-        }
+        let reason =
+            format!("{NOT_TAKEN} (cancelled before it settled; it may not have been sent)");
+        self.record.write(Some(&reason), 0);
     }
 }
 
@@ -555,9 +551,8 @@ impl BoundConnection {
         }
         // Cancelled before the call settled, the call is audited by this; once it settled, its
         // answer's body (or the call's own failure) is.
-        let mut unsettled = Unsettled {
-            audit: self.audit.clone(),
-            record: Some(CallRecord {
+        let record = self.audit.open(
+            CallRecord {
                 skill: skill.clone(),
                 service: request.service.clone(),
                 method: request.method.as_str(),
@@ -565,8 +560,14 @@ impl BoundConnection {
                 started: Instant::now(),
                 retries: 0,
                 ahead: true,
-            }),
-        };
+            },
+            "allowed",
+            None,
+        );
+        record.reason(&format!(
+            "{NOT_TAKEN} (not settled; it may not have been sent)"
+        ));
+        let mut unsettled = Unsettled { record };
         let connection = self.clone();
         let asked = request.clone();
         let unsent = Arc::new(AtomicBool::new(false));

@@ -18,6 +18,9 @@
 //!   a run whose lease was lost (stalled past its expiry, then taken over) writes nothing.
 //! - A store that cannot be reached: every call answers `unavailable`, and the skill must stop;
 //!   nothing is guessed.
+//! - A process ended before its run could release its lock (the CLI's watchdog ends it at a
+//!   skill's deadline): the locks held are listed for the process, and
+//!   [`release_held_locks`] gives them back first, so the next run need not wait out the lease.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,6 +129,36 @@ struct HeldLock {
     lease: Lease,
     renewer: tokio::task::JoinHandle<()>,
     health: Arc<LockHealth>,
+    /// Its entry in the process's list ([`release_held_locks`]), for as long as it is held.
+    _listed: Arc<Listed>,
+}
+
+/// A held lock as the process's list knows it.
+struct Listed {
+    store: Store,
+    lease: Lease,
+    runtime: tokio::runtime::Handle,
+}
+
+/// The locks this process's runs hold.
+static HELD: std::sync::Mutex<Vec<std::sync::Weak<Listed>>> = std::sync::Mutex::new(Vec::new());
+
+/// Releases every lock this process's runs hold, waiting at most `within` for each: for a
+/// process about to end without running its destructors (the CLI's watchdog). Called from a
+/// thread outside the async runtime (it blocks on the runtime the lock was taken on).
+pub fn release_held_locks(within: Duration) {
+    let held: Vec<_> = HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect();
+    for listed in held {
+        let release = listed.store.release_lease(listed.lease.clone());
+        let _ = listed
+            .runtime
+            .block_on(async { tokio::time::timeout(within, release).await });
+    }
 }
 
 /// What the renewing task knows of a lock: whether the store said it is lost, and until when
@@ -305,6 +338,18 @@ impl StateCapability {
             lost: std::sync::atomic::AtomicBool::new(false),
             valid_until: std::sync::Mutex::new(asked + grant.store.lock_ttl),
         });
+        let listed = Arc::new(Listed {
+            store: store.clone(),
+            lease: lease.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        });
+        {
+            let mut held = HELD
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            held.retain(|entry| entry.strong_count() > 0);
+            held.push(Arc::downgrade(&listed));
+        }
         let renewer = tokio::spawn(renew(
             store,
             lease.clone(),
@@ -315,6 +360,7 @@ impl StateCapability {
             lease,
             renewer,
             health,
+            _listed: listed,
         });
         Ok(())
     }

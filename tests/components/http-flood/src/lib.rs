@@ -75,6 +75,7 @@ impl Guest for HttpFlood {
                 "token-endpoint",
                 "past-cap",
                 "repeat",
+                "open-and-spin",
             ]),
             ParamSpec::new("target", ParamKind::Text, false, "Path for token-endpoint."),
             ParamSpec::new("count", ParamKind::Integer, false, "Requests of a loop.")
@@ -167,6 +168,21 @@ impl Guest for HttpFlood {
                     }
                 }
                 Ok(serde_json::json!({ "statuses": statuses }).to_string())
+            }
+            "open-and-spin" => {
+                // Bodies opened and never read, then computing without end: their calls must
+                // be audited all the same when the host stops the skill.
+                let mut open = Vec::new();
+                for _ in 0..count(1) {
+                    match skillhost_guest::get_streaming("defender", &incidents()) {
+                        Ok(body) => open.push(body),
+                        Err(e) => return Err(SkillError::Internal(format!("{e:?}"))),
+                    }
+                }
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(open.len() as u64));
+                }
             }
             other => Err(SkillError::InvalidInput(format!("unknown mode {other:?}"))),
         }

@@ -2,7 +2,8 @@
 //! completed runs in state. Each run takes the lock `counter`, reads `count`, emits one row
 //! `{"count": N}` with the next number, and stages `count = N`; parameters make it fail after
 //! staging (`fail`), hold its lock a while (`hold_ms`), emit extra rows (`rows`), emit a row the
-//! host refuses and carry on (`bad_row`), or skip the lock (`unlocked`).
+//! host refuses and carry on (`bad_row`), skip the lock (`unlocked`), or compute without end
+//! once it holds the lock (`spin`).
 wit_bindgen::generate!({ world: "skill", path: "../../../wit/skill@0.2.0" });
 
 use exports::skillhost::skill::guest::Guest;
@@ -60,6 +61,11 @@ impl Guest for Counter {
                 param("hold_ms", ParamKind::Integer, "Hold the lock this long."),
                 param("rows", ParamKind::Integer, "Extra rows to emit."),
                 param(
+                    "spin",
+                    ParamKind::Boolean,
+                    "Compute without end once the lock is held.",
+                ),
+                param(
                     "bad_row",
                     ParamKind::Boolean,
                     "Emit a row that is not an object first.",
@@ -75,6 +81,12 @@ impl Guest for Counter {
     fn invoke(input: String) -> Result<String, SkillError> {
         if !input.contains("\"unlocked\":true") {
             state::lock("counter").map_err(state_error)?;
+        }
+        if input.contains("\"spin\":true") {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
         }
         let read = state::get("count").map_err(state_error)?;
         let (count, version) = match read {
