@@ -36,6 +36,9 @@ pub struct InvocationState {
     rows_lost: bool,
     violation: Option<Violation>,
     timeout: std::time::Duration,
+    /// In a process whose guests have no epoch checks: when the deadline passes. A host call
+    /// made after it traps at once, so nothing the guest asks for then is done or delivered.
+    expires: Option<std::time::Instant>,
 }
 
 impl InvocationState {
@@ -69,6 +72,22 @@ impl InvocationState {
             log: LogCapability::new(limits.max_log),
             violation: None,
             timeout: limits.timeout,
+            expires: None,
+        }
+    }
+
+    /// Host calls made at `at` or later trap as the deadline (see `expires`).
+    pub fn expire_at(&mut self, at: std::time::Instant) {
+        self.expires = Some(at);
+    }
+
+    /// The deadline's trap for a host call made past `expires`.
+    fn in_time(&self) -> wasmtime::Result<()> {
+        match self.expires {
+            Some(at) if std::time::Instant::now() >= at => {
+                Err(wasmtime::Error::from(wasmtime::Trap::Interrupt))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -125,6 +144,7 @@ impl SkillImports for InvocationState {
         &mut self,
         request: HttpRequest,
     ) -> wasmtime::Result<Result<HttpResponse, HttpError>> {
+        self.in_time()?;
         let result = self.http.send(&self.skill, request).await;
         self.after_http();
         Ok(result)
@@ -134,6 +154,7 @@ impl SkillImports for InvocationState {
         &mut self,
         request: HttpRequest,
     ) -> wasmtime::Result<Result<StreamedResponse, HttpError>> {
+        self.in_time()?;
         let result = self
             .http
             .send_streaming(&self.skill, request, &mut self.table)
@@ -147,6 +168,7 @@ impl SkillImports for InvocationState {
         body: BodyId,
         max: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, HttpError>> {
+        self.in_time()?;
         let result = self.http.read(&mut self.table, body, max).await?;
         self.after_http();
         Ok(result)
@@ -161,6 +183,7 @@ impl SkillImports for InvocationState {
     }
 
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        self.in_time()?;
         self.log.log(&self.skill, level, &message);
         Ok(())
     }
@@ -169,6 +192,7 @@ impl SkillImports for InvocationState {
         &mut self,
         key: String,
     ) -> wasmtime::Result<Result<Option<StateEntry>, StateError>> {
+        self.in_time()?;
         Ok(self.state.get(key).await)
     }
 
@@ -178,14 +202,17 @@ impl SkillImports for InvocationState {
         value: Option<Vec<u8>>,
         expected: Option<u64>,
     ) -> wasmtime::Result<Result<(), StateError>> {
+        self.in_time()?;
         Ok(self.state.stage(key, value, expected))
     }
 
     async fn state_lock(&mut self, name: String) -> wasmtime::Result<Result<(), StateError>> {
+        self.in_time()?;
         Ok(self.state.lock(name).await)
     }
 
     async fn emit(&mut self, row_json: String) -> wasmtime::Result<Result<(), String>> {
+        self.in_time()?;
         // A run whose lock may be another run's now stops delivering: the other run may be
         // delivering the same rows, and this one's state will not commit.
         if let Some(name) = self.state.lock_in_doubt() {

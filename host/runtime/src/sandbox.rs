@@ -69,6 +69,18 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<InvocationState>,
     options: RuntimeOptions,
+    /// With a watchdog: whether an invocation is running (one at a time, since a late one ends
+    /// the process).
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The one invocation a runtime with a watchdog is running; dropping it lets the next start.
+struct Running(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 impl Runtime {
@@ -103,6 +115,7 @@ impl Runtime {
             engine,
             linker,
             options,
+            running: Default::default(),
         })
     }
 
@@ -205,7 +218,16 @@ impl Runtime {
         // Without epoch checks, a guest that computes past its deadline ends the process.
         let watch = match self.options.preemption {
             Preemption::Epoch => None,
-            Preemption::Watchdog(report) => Some(
+            Preemption::Watchdog(_)
+                if self.running.swap(true, std::sync::atomic::Ordering::AcqRel) =>
+            {
+                return Err(Failure::other(format!(
+                    "cannot invoke `{id}` while another invocation runs: a process without \
+                     epoch checks runs one at a time"
+                )));
+            }
+            Preemption::Watchdog(report) => Some((
+                Running(self.running.clone()),
                 crate::watchdog::arm(
                     limits.timeout,
                     report,
@@ -216,10 +238,16 @@ impl Runtime {
                         "cannot start the watchdog of `{id}`'s deadline: {e}"
                     ))
                 })?,
-            ),
+            )),
         };
+        if watch.is_some() {
+            store.data_mut().expire_at(started + limits.timeout);
+        }
         let call = skill.pre.invoke(&mut store, &input);
         let outcome = tokio::time::timeout(limits.timeout, call).await;
+        // A guest that computed past its deadline and returned within the watchdog's grace
+        // failed as one the watchdog stopped.
+        let late = watch.is_some() && started.elapsed() > limits.timeout;
         drop(watch);
         store.data().finish_calls();
         tracing::debug!(
@@ -253,6 +281,9 @@ impl Runtime {
             let result = match outcome {
                 Err(_) => return Err(Violation::Deadline(limits.timeout).into_failure(id)),
                 Ok(Err(trap)) => return Err(classify_trap(id, &trap, limits, &stderr)),
+                Ok(Ok(_)) if late => {
+                    return Err(Violation::Deadline(limits.timeout).into_failure(id));
+                }
                 Ok(Ok(result)) => result,
             };
             match result {
@@ -296,13 +327,14 @@ impl Runtime {
         let state = InvocationState::new(skill, limits, capabilities, rows, stdout, stderr.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
+        // Without epoch checks there is no tick to set (`Preemption::Watchdog`).
+        if matches!(self.options.preemption, Preemption::Watchdog(_)) {
+            return (store, stderr);
+        }
         // Every tick, a guest that computes yields its thread to the async runtime, so that a
         // skill spinning in a loop cannot hold a runtime thread (and, in `serve`, the other
         // invocations and the health checks) until its deadline; once the deadline's ticks have
         // passed, it traps.
-        if matches!(self.options.preemption, Preemption::Watchdog(_)) {
-            return (store, stderr);
-        }
         let ticks = u64::try_from(limits.timeout.as_millis() / EPOCH_TICK.as_millis() + 1)
             .unwrap_or(u64::MAX);
         let mut left = ticks;

@@ -51,8 +51,13 @@ pub fn arm(deadline: Duration, report: Report, failure: Failure) -> std::io::Res
                 let left = ends.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     // Reported with the lock held: a call that returns now blocks in its
-                    // disarm, and nothing of it is delivered after the failure was reported.
-                    report(failure);
+                    // disarm, and its result is not delivered after the failure.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                        report(failure)
+                    }));
+                    // Nothing else would end a guest that computes: a report that panicked
+                    // still ends the process.
+                    std::process::abort();
                 }
                 now = wake
                     .wait_timeout(now, left)

@@ -30,6 +30,54 @@ fn an_endless_loop_is_stopped_at_the_deadline_with_exit_4() {
     assert_eq!(run.stdout, "");
 }
 
+#[test]
+fn a_guest_that_computes_past_its_deadline_and_then_emits_delivers_nothing_with_exit_4() {
+    let host = Host::with(&["spin"]);
+    let run = host.run(&[
+        "run",
+        "spin",
+        "-p",
+        "ms=400",
+        "-p",
+        "then=emit",
+        "--timeout",
+        "300ms",
+        "-o",
+        "ndjson",
+    ]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("skill `spin` did not finish within its deadline of 300 ms"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn a_guest_that_returns_a_little_past_its_deadline_fails_with_the_deadline() {
+    let host = Host::with(&["spin"]);
+    let run = host.run(&[
+        "run",
+        "spin",
+        "-p",
+        "ms=400",
+        "-p",
+        "then=return",
+        "--timeout",
+        "300ms",
+    ]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("skill `spin` did not finish within its deadline of 300 ms"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+}
+
 /// A runtime with `options`, and the registry of `host`'s skills folder.
 async fn runtime_with(host: &Host, options: RuntimeOptions) -> (Runtime, SkillRegistry) {
     let runtime = Runtime::new(options).unwrap();

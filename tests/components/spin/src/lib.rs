@@ -1,18 +1,59 @@
-//! Never returns from `invoke`: the deadline must stop it.
-use skillhost_guest::{Guest, SkillError, SkillInfo};
+//! Computes without calling the host: for ever, the deadline must stop it; or, with `ms`, for
+//! that long and then (`then`) returns or emits a row and returns.
+use skillhost_guest::{Guest, ParamKind, ParamSpec, SkillError, SkillInfo};
 
 struct Spin;
 
+/// The value of integer parameter `name` in the input text, if given.
+fn number(input: &str, name: &str) -> Option<u64> {
+    let key = format!("\"{name}\":");
+    let at = input.find(&key)?;
+    let digits: String = input[at + key.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
 impl Guest for Spin {
     fn describe() -> SkillInfo {
-        SkillInfo::new("spin", env!("CARGO_PKG_VERSION"), "Loops forever.")
+        let mut info = SkillInfo::new("spin", env!("CARGO_PKG_VERSION"), "Loops forever.");
+        info.parameters = vec![
+            ParamSpec::new(
+                "ms",
+                ParamKind::Integer,
+                false,
+                "Compute this long, then stop.",
+            )
+            .range(Some(0), Some(60_000)),
+            ParamSpec::new(
+                "then",
+                ParamKind::Text,
+                false,
+                "After `ms`: return or emit.",
+            )
+            .allowed(&["return", "emit"]),
+        ];
+        info
     }
 
-    fn invoke(_input: String) -> Result<String, SkillError> {
+    fn invoke(input: String) -> Result<String, SkillError> {
         let mut n: u64 = 0;
-        loop {
-            n = std::hint::black_box(n.wrapping_add(1));
+        let Some(ms) = number(&input, "ms") else {
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        };
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+        while std::time::Instant::now() < until {
+            for _ in 0..10_000 {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
         }
+        if input.contains("\"then\":\"emit\"") {
+            skillhost_guest::emit("{\"n\":1}").map_err(SkillError::Denied)?;
+        }
+        Ok("{\"n\":1}".to_string())
     }
 }
 
