@@ -25,6 +25,8 @@ pub static BUILT_IN_SKILLS: &[EmbeddedSkill] = include!(concat!(env!("OUT_DIR"),
 /// (BENCHMARKS); a guest still computing past its deadline ends the process with the deadline's
 /// failure, reported as `main` reports any.
 pub fn one_at_a_time(limits: SandboxLimits) -> RuntimeOptions {
+    // What the watchdog writes before it ends the process.
+    skillhost_upstream::audit::keep_open_records();
     RuntimeOptions {
         pooling: false,
         pool_instances: 0,
@@ -37,11 +39,24 @@ pub fn one_at_a_time(limits: SandboxLimits) -> RuntimeOptions {
 /// process with the failure's exit code.
 fn end_past_deadline(failure: Failure) -> ! {
     // What the process's destructors would have done: the records of calls still open, and
-    // the locks of its runs, released so the next run need not wait out their lease.
-    skillhost_upstream::audit::write_open("the process ended: the skill ran past its deadline");
-    skillhost_runtime::capabilities::state::release_held_locks(std::time::Duration::from_millis(
-        500,
-    ));
+    // the locks of its runs, released so the next run need not wait out their lease. On a
+    // thread of its own and waited for 750 ms at most: an audit log that stopped taking
+    // writes, or a store that does not answer, must not keep the process from ending.
+    let (done, finished) = std::sync::mpsc::channel();
+    let rites = std::thread::Builder::new()
+        .name("skillhost-last".into())
+        .spawn(move || {
+            skillhost_upstream::audit::write_open(
+                "the process ended: the skill ran past its deadline",
+            );
+            skillhost_runtime::capabilities::state::release_held_locks(
+                std::time::Duration::from_millis(500),
+            );
+            let _ = done.send(());
+        });
+    if rites.is_ok() {
+        let _ = finished.recv_timeout(std::time::Duration::from_millis(750));
+    }
     say!("skillhost: {}", failure.to_safe_string());
     crate::errlog::drain(std::time::Duration::from_secs(1));
     std::process::exit(i32::from(failure.code as u8))

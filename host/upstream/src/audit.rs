@@ -17,6 +17,7 @@
 use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
 
@@ -173,15 +174,47 @@ struct Trail {
 }
 
 /// The records of this process's calls still open, and its trails that have a log: what
-/// [`write_open`] writes.
-static OPEN: Mutex<Vec<Weak<Mutex<Option<Open>>>>> = Mutex::new(Vec::new());
-static TRAILS: Mutex<Vec<Weak<Trail>>> = Mutex::new(Vec::new());
+/// [`write_open`] writes. Kept only once [`keep_open_records`] was called.
+static OPEN: Mutex<Listed<Mutex<Option<Open>>>> = Mutex::new(Listed::new());
+static TRAILS: Mutex<Listed<Trail>> = Mutex::new(Listed::new());
 
-/// Adds `item` to a list of the process, dropping the entries whose owners are gone.
-fn enlist<T>(list: &Mutex<Vec<Weak<T>>>, item: Weak<T>) {
-    let mut list = list.lock().unwrap_or_else(PoisonError::into_inner);
-    list.retain(|entry| entry.strong_count() > 0);
-    list.push(item);
+/// Whether open records and trails are listed ([`keep_open_records`]).
+static KEEP: AtomicBool = AtomicBool::new(false);
+
+/// Lists this process's open records and trails from now on, for [`write_open`]: for a process
+/// that may end without running its destructors (the CLI's watchdog). Others (`serve`) do not
+/// pay for the list.
+pub fn keep_open_records() {
+    KEEP.store(true, Ordering::Release);
+}
+
+/// A list of the process: entries whose owners are gone are dropped when it has doubled.
+struct Listed<T> {
+    entries: Vec<Weak<T>>,
+    /// The write_open reason once the process is ending: records opened later are written at
+    /// once.
+    closing: Option<String>,
+}
+
+impl<T> Listed<T> {
+    const fn new() -> Self {
+        Listed {
+            entries: Vec::new(),
+            closing: None,
+        }
+    }
+
+    fn push(&mut self, item: Weak<T>) {
+        let len = self.entries.len();
+        if len >= 64 && len.is_power_of_two() {
+            self.entries.retain(|entry| entry.strong_count() > 0);
+        }
+        self.entries.push(item);
+    }
+
+    fn live(&self) -> Vec<Arc<T>> {
+        self.entries.iter().filter_map(Weak::upgrade).collect()
+    }
 }
 
 /// Writes, now, the record of every call of this process still open (a body not read to its
@@ -189,22 +222,17 @@ fn enlist<T>(list: &Mutex<Vec<Weak<T>>>, item: Weak<T>) {
 /// `truncated` record of every trail that dropped records: for a process about to end without
 /// running its destructors. Each record is written once: a call that settles later writes
 /// nothing more.
+/// A record opened after it started is written as it opens.
 pub fn write_open(reason: &str) {
-    let open: Vec<_> = OPEN
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
+    let open = {
+        let mut open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
+        open.closing = Some(reason.to_string());
+        open.live()
+    };
     for record in open {
         OpenRecord(record).write_with(reason);
     }
-    let trails: Vec<_> = TRAILS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
+    let trails = TRAILS.lock().unwrap_or_else(PoisonError::into_inner).live();
     for trail in trails {
         trail.close();
     }
@@ -331,8 +359,11 @@ impl AuditTrail {
             max_field_bytes,
             budget: Mutex::new(Budget::default()),
         });
-        if listed {
-            enlist(&TRAILS, Arc::downgrade(&inner));
+        if listed && KEEP.load(Ordering::Acquire) {
+            TRAILS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Arc::downgrade(&inner));
         }
         AuditTrail { inner }
     }
@@ -353,10 +384,20 @@ impl AuditTrail {
             status,
             bytes: 0,
         })));
-        if self.inner.log.is_some() {
-            enlist(&OPEN, Arc::downgrade(&open));
+        let record = OpenRecord(open);
+        if self.inner.log.is_some() && KEEP.load(Ordering::Acquire) {
+            let mut list = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
+            match &list.closing {
+                // The process is ending: nothing will write it later.
+                Some(reason) => {
+                    let reason = reason.clone();
+                    drop(list);
+                    record.write_with(&reason);
+                }
+                None => list.push(Arc::downgrade(&record.0)),
+            }
         }
-        OpenRecord(open)
+        record
     }
 
     /// Bytes of records written so far, and bytes the cap dropped.
