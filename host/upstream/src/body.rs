@@ -13,7 +13,8 @@
 //! ends before its announced length, stalls, or breaks is reported as what it is ("cut short
 //! after N of M bytes"), a transient fault the caller may fetch again, never as an unreachable
 //! service. Its audit record is written once, when it ends (read to the end, failed, or dropped),
-//! with the bytes actually handed out and the reason. The reading task ends with the body.
+//! with the bytes actually handed out and the reason, or, in a process that ends before it
+//! does, by [`crate::audit::write_open`]. The reading task ends with the body.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

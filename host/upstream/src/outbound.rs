@@ -313,9 +313,11 @@ impl Unsettled {
 
 impl Drop for Unsettled {
     fn drop(&mut self) {
-        let reason =
-            format!("{NOT_TAKEN} (cancelled before it settled; it may not have been sent)");
-        self.record.write(Some(&reason), 0);
+        if self.record.is_open() {
+            let reason =
+                format!("{NOT_TAKEN} (cancelled before it settled; it may not have been sent)");
+            self.record.write(Some(&reason), 0);
+        }
     }
 }
 
