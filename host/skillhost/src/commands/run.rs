@@ -12,7 +12,7 @@ use skillhost_runtime::capabilities::RowSink;
 use skillhost_runtime::capabilities::emit::{OutputFull, Row};
 use skillhost_runtime::host::{PreparedInvocation, SkillHost};
 use skillhost_runtime::limits::{SandboxLimits, parse_bytes, parse_duration};
-
+use skillhost_runtime::output::Output;
 use skillhost_runtime::violation::Violation;
 use skillhost_upstream::audit::AuditLog;
 use skillhost_upstream::connections::Config;
@@ -159,6 +159,20 @@ fn read_input_arg(input: Option<&str>) -> Result<Option<String>, Failure> {
     }
 }
 
+/// Prints a dataset's summary after its rows; with `committed`, the summary says whether the
+/// run's state was saved.
+fn finish_dataset(
+    printer: RowPrinter,
+    output: Output,
+    committed: Option<bool>,
+) -> std::io::Result<()> {
+    let mut summary = output.into_value()?;
+    if let Some(saved) = committed {
+        note_commit(&mut summary, saved);
+    }
+    printer.finish_dataset(&summary)
+}
+
 /// Runs a prepared invocation and prints its output in `format`: rows as they arrive, then the
 /// result or summary. Output goes through a bounded pipe, so a reader that stops reading cannot
 /// hold the command past the invocation's deadline.
@@ -220,11 +234,7 @@ pub async fn invoke_and_print(
     let (delivered, committed) = match manifest.output {
         // A run that staged nothing prints as it always did: rows, then the summary.
         OutputKind::Dataset if state.is_empty() => {
-            let printed = invocation
-                .output
-                .into_value()
-                .map_err(std::io::Error::from)
-                .and_then(|summary| printer.finish_dataset(&summary));
+            let printed = finish_dataset(printer, invocation.output, None);
             (printed.and(pipe.finish()), None)
         }
         OutputKind::Dataset => {
@@ -234,16 +244,8 @@ pub async fn invoke_and_print(
             match printer.flush_rows().and_then(|()| pipe.sync()) {
                 Ok(()) => {
                     let committed = commit_state(&manifest.id, state).await;
-                    let printed = invocation
-                        .output
-                        .into_value()
-                        .map_err(std::io::Error::from)
-                        .and_then(|mut summary| {
-                            if let Some(outcome) = &committed {
-                                note_commit(&mut summary, outcome.is_ok());
-                            }
-                            printer.finish_dataset(&summary)
-                        });
+                    let noted = committed.as_ref().map(Result::is_ok);
+                    let printed = finish_dataset(printer, invocation.output, noted);
                     (printed.and(pipe.finish()), committed)
                 }
                 Err(e) => {

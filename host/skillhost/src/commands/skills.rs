@@ -12,7 +12,6 @@ use skillhost_contract::versions::{self, CONTRACT_PACKAGE};
 use skillhost_runtime::host::SkillHost;
 use skillhost_runtime::limits::{SandboxLimits, human_bytes};
 use skillhost_runtime::registry::SkillSource;
-
 use skillhost_upstream::outbound::Connector;
 
 use crate::global::{GlobalArgs, one_at_a_time};
