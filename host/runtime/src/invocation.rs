@@ -81,14 +81,18 @@ impl InvocationState {
         self.expires = Some(at);
     }
 
+    /// Whether `expires` has passed (never without one).
+    pub fn past_deadline(&self) -> bool {
+        self.expires
+            .is_some_and(|at| std::time::Instant::now() >= at)
+    }
+
     /// The deadline's trap for a host call made past `expires`.
     fn in_time(&self) -> wasmtime::Result<()> {
-        match self.expires {
-            Some(at) if std::time::Instant::now() >= at => {
-                Err(wasmtime::Error::from(wasmtime::Trap::Interrupt))
-            }
-            _ => Ok(()),
+        if self.past_deadline() {
+            return Err(wasmtime::Error::from(wasmtime::Trap::Interrupt));
         }
+        Ok(())
     }
 
     /// Output bytes (rows) used so far.

@@ -247,7 +247,7 @@ impl Runtime {
         let outcome = tokio::time::timeout(limits.timeout, call).await;
         // A guest that computed past its deadline and returned within the watchdog's grace
         // failed as one the watchdog stopped.
-        let late = watch.is_some() && started.elapsed() > limits.timeout;
+        let late = store.data().past_deadline();
         drop(watch);
         store.data().finish_calls();
         tracing::debug!(
