@@ -221,8 +221,7 @@ impl<T> Listed<T> {
 /// end, a call asked for ahead that has not settled), with `reason` added to its own, and the
 /// `truncated` record of every trail that dropped records: for a process about to end without
 /// running its destructors. Each record is written once: a call that settles later writes
-/// nothing more.
-/// A record opened after it started is written as it opens.
+/// nothing more, and one opened later is written as it opens.
 pub fn write_open(reason: &str) {
     let open = {
         let mut open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
@@ -279,7 +278,8 @@ impl OpenRecord {
         })
     }
 
-    /// The reason given if the record is written before the call settles.
+    /// The reason given if the call is left before it settles ([`OpenRecord::write_left`], or
+    /// [`write_open`]).
     pub fn reason(&self, reason: &str) {
         self.with(|open| {
             if let Some(open) = open {
@@ -291,8 +291,15 @@ impl OpenRecord {
     /// Writes the record (once) with `reason` and `bytes`.
     pub fn write(&self, reason: Option<&str>, bytes: u64) {
         if let Some(open) = self.with(Option::take) {
-            open.trail
-                .record(&open.call, open.decision, reason, open.status, bytes);
+            open.record(reason, bytes);
+        }
+    }
+
+    /// Writes the record (once) of a call left before it settled: the reason given by
+    /// [`OpenRecord::reason`], and `bytes`.
+    pub fn write_left(&self, bytes: u64) {
+        if let Some(open) = self.with(Option::take) {
+            open.record(open.reason.as_deref(), bytes);
         }
     }
 
@@ -307,14 +314,15 @@ impl OpenRecord {
                 Some(own) => format!("{own}; {why}"),
                 None => why.to_string(),
             };
-            open.trail.record(
-                &open.call,
-                open.decision,
-                Some(&reason),
-                open.status,
-                open.bytes,
-            );
+            open.record(Some(&reason), open.bytes);
         }
+    }
+}
+
+impl Open {
+    fn record(&self, reason: Option<&str>, bytes: u64) {
+        self.trail
+            .record(&self.call, self.decision, reason, self.status, bytes);
     }
 }
 

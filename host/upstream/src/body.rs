@@ -79,7 +79,6 @@ pub struct IncomingBody {
     record: OpenRecord,
     failed: Option<HttpError>,
     on_next_link: Option<OnNextLink>,
-    drop_reason: &'static str,
 }
 
 impl IncomingBody {
@@ -124,7 +123,6 @@ impl IncomingBody {
             },
             failed: None,
             on_next_link: None,
-            drop_reason: NOT_READ_TO_THE_END,
         }
     }
 
@@ -136,8 +134,7 @@ impl IncomingBody {
     }
 
     /// The reason the audit record gives if the body is dropped before it ended.
-    pub fn set_drop_reason(&mut self, reason: &'static str) {
-        self.drop_reason = reason;
+    pub fn set_drop_reason(&mut self, reason: &str) {
         self.record.reason(reason);
     }
 
@@ -226,8 +223,7 @@ impl IncomingBody {
 impl Drop for IncomingBody {
     fn drop(&mut self) {
         self.reader.abort();
-        let reason = self.drop_reason;
-        self.finish(Some(reason));
+        self.record.write_left(self.received);
     }
 }
 

@@ -313,11 +313,7 @@ impl Unsettled {
 
 impl Drop for Unsettled {
     fn drop(&mut self) {
-        if self.record.is_open() {
-            let reason =
-                format!("{NOT_TAKEN} (cancelled before it settled; it may not have been sent)");
-            self.record.write(Some(&reason), 0);
-        }
+        self.record.write_left(0);
     }
 }
 
@@ -567,7 +563,7 @@ impl BoundConnection {
             None,
         );
         record.reason(&format!(
-            "{NOT_TAKEN} (not settled; it may not have been sent)"
+            "{NOT_TAKEN} (cancelled before it settled; it may not have been sent)"
         ));
         let mut unsettled = Unsettled { record };
         let connection = self.clone();
