@@ -1,19 +1,8 @@
 //! Computes without calling the host: for ever, the deadline must stop it; or, with `ms`, for
 //! that long and then (`then`) returns or emits a row and returns.
-use skillhost_guest::{Guest, ParamKind, ParamSpec, SkillError, SkillInfo};
+use skillhost_guest::{Guest, Input, ParamKind, ParamSpec, SkillError, SkillInfo};
 
 struct Spin;
-
-/// The value of integer parameter `name` in the input text, if given.
-fn number(input: &str, name: &str) -> Option<u64> {
-    let key = format!("\"{name}\":");
-    let at = input.find(&key)?;
-    let digits: String = input[at + key.len()..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
 
 impl Guest for Spin {
     fn describe() -> SkillInfo {
@@ -38,19 +27,21 @@ impl Guest for Spin {
     }
 
     fn invoke(input: String) -> Result<String, SkillError> {
+        let input = Input::parse(&input)?;
         let mut n: u64 = 0;
-        let Some(ms) = number(&input, "ms") else {
+        let Some(ms) = input.integer("ms")? else {
             loop {
                 n = std::hint::black_box(n.wrapping_add(1));
             }
         };
-        let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+        let until = std::time::Instant::now()
+            + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
         while std::time::Instant::now() < until {
             for _ in 0..10_000 {
                 n = std::hint::black_box(n.wrapping_add(1));
             }
         }
-        if input.contains("\"then\":\"emit\"") {
+        if input.text("then")? == Some("emit") {
             skillhost_guest::emit("{\"n\":1}").map_err(SkillError::Denied)?;
         }
         Ok("{\"n\":1}".to_string())
