@@ -112,6 +112,24 @@ pub enum Lookup<T> {
     Corrupt(String),
 }
 
+/// A verified artifact: the file's bytes as read, of which [`AsRef`] gives the compiled
+/// component's (after the header), so that the header is never cut off by moving the rest.
+pub struct Artifact {
+    framed: Vec<u8>,
+}
+
+impl AsRef<[u8]> for Artifact {
+    fn as_ref(&self) -> &[u8] {
+        self.framed.get(ARTIFACT_HEADER..).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Artifact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Artifact({} bytes)", self.as_ref().len())
+    }
+}
+
 /// What an entry is; part of its MAC, so that one kind can never pass for another.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -261,11 +279,11 @@ impl CompileCache {
 
     /// The verified artifact bytes stored under `key`: made by this cache (MAC under its key)
     /// from the component `key` was derived from. The bytes returned are the bytes verified.
-    pub fn artifact(&self, key: &CacheKey) -> Lookup<Vec<u8>> {
+    pub fn artifact(&self, key: &CacheKey) -> Lookup<Artifact> {
         let Some((dir, path)) = self.path(key, "cwasm") else {
             return Lookup::Miss;
         };
-        let mut bytes = match read_entry(&path) {
+        let bytes = match read_entry(&path) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Lookup::Miss,
             Err(why) => return corrupt(&path, &why),
@@ -273,8 +291,7 @@ impl CompileCache {
         if !open_artifact(&dir.mac_key, key, &bytes) {
             return corrupt(&path, "failed its integrity check");
         }
-        bytes.drain(..ARTIFACT_HEADER);
-        Lookup::Hit(bytes)
+        Lookup::Hit(Artifact { framed: bytes })
     }
 
     /// Stores an artifact under `key` (atomically: a reader never sees half a file).
@@ -860,7 +877,7 @@ mod tests {
         let cache = dir.cache();
         let a = key(b"component a");
         cache.store_artifact(&a, b"compiled code of a");
-        assert_eq!(hit(cache.artifact(&a)), b"compiled code of a");
+        assert_eq!(hit(cache.artifact(&a)).as_ref(), b"compiled code of a");
 
         let path = dir.0.join(format!("{a}.cwasm"));
         for at in [0, 9, ARTIFACT_HEADER - 1, ARTIFACT_HEADER + 3] {
@@ -902,7 +919,7 @@ mod tests {
         forged[8..40].copy_from_slice(&b.component_sha256);
         fs::write(&path_b, &forged).unwrap();
         assert!(matches!(cache.artifact(&b), Lookup::Corrupt(_)));
-        assert_eq!(hit(cache.artifact(&a)), b"code of a");
+        assert_eq!(hit(cache.artifact(&a)).as_ref(), b"code of a");
     }
 
     #[test]
@@ -1010,7 +1027,7 @@ mod tests {
         // What one process stored, the next one reads.
         let a = key(b"component a");
         first.store_artifact(&a, b"code");
-        assert_eq!(hit(second.artifact(&a)), b"code");
+        assert_eq!(hit(second.artifact(&a)).as_ref(), b"code");
         assert_ne!(first.dir.map(|d| d.mac_key), Some([0; 32]));
     }
 
