@@ -128,6 +128,13 @@ pub fn build_guests(
     for guest in guests {
         cmd.args(["-p", &guest.package]);
     }
+    // Wasm's SIMD instructions (which wasmtime compiles by default): the Defender skills check
+    // page text as UTF-8 with them (simdutf8). Every guest build gets the same flags, so that
+    // the dependencies they share in one target folder are not rebuilt from one build to the
+    // next.
+    cmd.arg("--config").arg(format!(
+        "target.{GUEST_TARGET}.rustflags=[\"-C\", \"target-feature=+simd128\"]"
+    ));
     if optimize == Optimize::WholeProgram {
         cmd.env("CARGO_PROFILE_RELEASE_LTO", "fat")
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");

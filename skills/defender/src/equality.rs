@@ -620,22 +620,60 @@ struct Piecewise {
     error: Option<HttpError>,
     failed: bool,
     rng: Rng,
+    /// Bytes the last `fill_buf` lent.
+    lent: usize,
+}
+
+impl Piecewise {
+    /// The error the body ends with, once, when it has one; `None` if it is not at its end.
+    fn at_end(&mut self) -> Option<std::io::Result<()>> {
+        if self.at < self.end {
+            return None;
+        }
+        if self.error.is_some() && !self.failed {
+            self.failed = true;
+            return Some(Err(std::io::Error::other(
+                "the response body could not be read",
+            )));
+        }
+        Some(Ok(()))
+    }
+
+    /// The size of the next piece, at most `max`.
+    fn next_piece(&mut self, max: usize) -> usize {
+        (1 + self.rng.below(self.piece as u64) as usize)
+            .min(max)
+            .min(self.end - self.at)
+    }
+}
+
+/// Pieces lent as the SDK's reader lends the host's chunks, of the same random sizes.
+impl std::io::BufRead for Piecewise {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if let Some(end) = self.at_end() {
+            return end.map(|()| &[][..]);
+        }
+        if self.lent == 0 {
+            self.lent = self.next_piece(usize::MAX);
+        }
+        Ok(&self.body[self.at..self.at + self.lent])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at += n.min(self.lent);
+        self.lent = 0;
+    }
 }
 
 impl std::io::Read for Piecewise {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.at == self.end {
-            if self.error.is_some() && !self.failed {
-                self.failed = true;
-                return Err(std::io::Error::other("the response body could not be read"));
-            }
-            return Ok(0);
+        if let Some(end) = self.at_end() {
+            return end.map(|()| 0);
         }
-        let n = (1 + self.rng.below(self.piece as u64) as usize)
-            .min(out.len())
-            .min(self.end - self.at);
+        let n = self.next_piece(out.len());
         out[..n].copy_from_slice(&self.body[self.at..self.at + n]);
         self.at += n;
+        self.lent = 0;
         Ok(n)
     }
 }
@@ -643,6 +681,17 @@ impl std::io::Read for Piecewise {
 impl Body for Piecewise {
     fn take_error(&mut self) -> Option<HttpError> {
         if self.failed { self.error.take() } else { None }
+    }
+
+    /// Lent or read, at random from one piece to the next, so that both paths of the page's
+    /// window, and their meeting (a character cut by a lent piece, completed by a read), are
+    /// exercised.
+    fn buffered(&mut self) -> Option<&mut dyn std::io::BufRead> {
+        if self.rng.below(2) == 0 {
+            Some(self)
+        } else {
+            None
+        }
     }
 }
 
@@ -679,6 +728,7 @@ impl Fetch for Script {
                 error,
                 failed: false,
                 rng: Rng::new(self.seed),
+                lent: 0,
             }),
         ))
     }

@@ -49,6 +49,10 @@ impl Body for skillhost_guest::BodyReader {
     fn take_error(&mut self) -> Option<skillhost_guest::HttpError> {
         skillhost_guest::BodyReader::take_error(self)
     }
+
+    fn buffered(&mut self) -> Option<&mut dyn std::io::BufRead> {
+        Some(self)
+    }
 }
 
 /// The API of the connection this invocation is bound to.

@@ -37,6 +37,14 @@ pub trait Fetch {
 pub trait Body: std::io::Read {
     /// The host error that cut the body short, if one did.
     fn take_error(&mut self) -> Option<HttpError>;
+
+    /// The body as a [`std::io::BufRead`] when it keeps its bytes in a buffer of its own (the
+    /// host's chunks), for a reader that copies them once into its own buffer rather than
+    /// through [`std::io::Read::read`]'s; `None` to be read through `read`. Both may be used on
+    /// one body, one read after another.
+    fn buffered(&mut self) -> Option<&mut dyn std::io::BufRead> {
+        None
+    }
 }
 
 /// The most of an error answer's body that is read (for its message).

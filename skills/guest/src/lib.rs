@@ -171,14 +171,27 @@ impl BodyReader {
 
 impl std::io::Read for BodyReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let chunk = self.fill_buf()?;
+        let n = out.len().min(chunk.len());
+        out[..n].copy_from_slice(&chunk[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The host's chunks lent as they came: a reader that keeps its own buffer (a JSON parser's
+/// window) appends them without a copy into an intermediate buffer first.
+impl std::io::BufRead for BodyReader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         if self.position == self.chunk.len() {
             let Some(body) = &self.body else {
-                return Ok(0);
+                return Ok(&[]);
             };
             match body.read(BODY_CHUNK) {
                 Ok(chunk) if chunk.is_empty() => {
                     self.body = None;
-                    return Ok(0);
+                    return Ok(&[]);
                 }
                 Ok(chunk) => {
                     self.chunk = chunk;
@@ -191,10 +204,11 @@ impl std::io::Read for BodyReader {
                 }
             }
         }
-        let n = out.len().min(self.chunk.len() - self.position);
-        out[..n].copy_from_slice(&self.chunk[self.position..self.position + n]);
-        self.position += n;
-        Ok(n)
+        Ok(&self.chunk[self.position..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.position = (self.position + n).min(self.chunk.len());
     }
 }
 
