@@ -18,6 +18,13 @@ use skillhost_runtime::capabilities::emit::OutputFull;
 /// Bytes queued for the writer thread before a write waits.
 const QUEUE_BYTES: usize = 1 << 20;
 
+/// Bytes of output a [`PipeWriter`] gathers before it hands them to the writer thread (a
+/// terminal's printer flushes each row anyway): each hand-off wakes that thread for one write,
+/// so large hand-offs keep a detection run's tens of thousands of rows from costing as many
+/// wake-ups and system calls. It is the printer's only buffer: a row is copied once, into it,
+/// and the buffer itself is queued.
+const CHUNK: usize = 64 * 1024;
+
 #[derive(Default)]
 struct Queue {
     chunks: VecDeque<Vec<u8>>,
@@ -67,12 +74,14 @@ pub fn wait_until<'a, T>(
     guard
 }
 
-/// The writing side: what a printer writes to.
+/// The writing side: what a printer writes to. It buffers [`CHUNK`] bytes at a time; `flush`
+/// (and dropping it) hands over what it holds.
 pub struct PipeWriter {
     shared: Arc<Shared>,
     deadline: Instant,
     limit: usize,
     written: usize,
+    pending: Vec<u8>,
 }
 
 /// The writer thread's handle.
@@ -98,6 +107,7 @@ pub fn stdout_pipe(deadline: Instant, limit: usize) -> std::io::Result<(PipeWrit
             deadline,
             limit,
             written: 0,
+            pending: Vec::with_capacity(CHUNK),
         },
         StdoutPipe { shared, deadline },
     ))
@@ -152,10 +162,12 @@ fn write_out(shared: &Shared) {
     }
 }
 
-impl Write for PipeWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.written.saturating_add(data.len()) > self.limit {
-            return Err(std::io::Error::other(OutputFull(self.limit)));
+impl PipeWriter {
+    /// Queues what is pending for the writer thread, waiting for room until the deadline at
+    /// most.
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
         }
         let mut queue = wait_until(
             &self.shared.changed,
@@ -172,15 +184,36 @@ impl Write for PipeWriter {
                 "the reader of the output did not keep up before the deadline",
             ));
         }
-        queue.queued += data.len();
-        queue.chunks.push_back(data.to_vec());
-        self.written += data.len();
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK));
+        queue.queued += chunk.len();
+        queue.chunks.push_back(chunk);
         self.shared.changed.notify_all();
+        Ok(())
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.written.saturating_add(data.len()) > self.limit {
+            return Err(std::io::Error::other(OutputFull(self.limit)));
+        }
+        self.pending.extend_from_slice(data);
+        self.written += data.len();
+        if self.pending.len() >= CHUNK {
+            self.hand_over()?;
+        }
         Ok(data.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        self.hand_over()
+    }
+}
+
+impl Drop for PipeWriter {
+    fn drop(&mut self) {
+        // As a `BufWriter` does: what was written is handed over; an error has nowhere to go.
+        let _ = self.hand_over();
     }
 }
 

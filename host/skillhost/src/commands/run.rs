@@ -25,10 +25,6 @@ use skillhost_contract::error::Reason;
 use skillhost_runtime::capabilities::state::{PendingState, note_commit};
 use skillhost_state::StoreError;
 
-/// Bytes of output gathered before they are handed to the writer thread (a terminal gets each
-/// row at once anyway): each hand-off wakes that thread for one write, so large hand-offs keep
-/// a detection run's tens of thousands of rows from costing as many wake-ups and system calls.
-const OUTPUT_BUFFER: usize = 64 * 1024;
 use crate::progress::Progress;
 
 /// `run` arguments.
@@ -190,7 +186,7 @@ pub async fn invoke_and_print(
     let printer = RowPrinter::new(
         format,
         manifest.columns.clone(),
-        Box::new(std::io::BufWriter::with_capacity(OUTPUT_BUFFER, writer)),
+        Box::new(writer),
         std::io::stdout().is_terminal(),
     )
     .raw_csv(raw_csv);
