@@ -75,13 +75,39 @@ pub fn wait_until<'a, T>(
 }
 
 /// The writing side: what a printer writes to. It buffers [`CHUNK`] bytes at a time; `flush`
-/// (and dropping it) hands over what it holds.
+/// (and dropping it) hands over what it holds. Once a write was refused (the output limit, a
+/// reader gone, the deadline), every later write is refused the same way and takes nothing.
 pub struct PipeWriter {
     shared: Arc<Shared>,
     deadline: Instant,
     limit: usize,
     written: usize,
     pending: Vec<u8>,
+    stopped: Option<Stopped>,
+}
+
+/// Why a [`PipeWriter`] refuses to take more.
+#[derive(Clone, Copy)]
+enum Stopped {
+    /// `--max-output` would be passed.
+    Full,
+    /// The writer thread met this error (a reader gone).
+    Failed(std::io::ErrorKind),
+    /// The queue stayed full until the deadline.
+    Late,
+}
+
+impl Stopped {
+    fn error(self, limit: usize) -> std::io::Error {
+        match self {
+            Stopped::Full => std::io::Error::other(OutputFull(limit)),
+            Stopped::Failed(kind) => kind.into(),
+            Stopped::Late => std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the reader of the output did not keep up before the deadline",
+            ),
+        }
+    }
 }
 
 /// The writer thread's handle.
@@ -93,6 +119,15 @@ pub struct StdoutPipe {
 /// Starts the writer thread; writes wait for room at most until `deadline`, and stop at `limit`
 /// bytes in all.
 pub fn stdout_pipe(deadline: Instant, limit: usize) -> std::io::Result<(PipeWriter, StdoutPipe)> {
+    pipe_into(std::io::stdout(), deadline, limit)
+}
+
+/// [`stdout_pipe`] into any writer (tests give their own).
+fn pipe_into<W: Write + Send + 'static>(
+    out: W,
+    deadline: Instant,
+    limit: usize,
+) -> std::io::Result<(PipeWriter, StdoutPipe)> {
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue::default()),
         changed: Condvar::new(),
@@ -100,7 +135,7 @@ pub fn stdout_pipe(deadline: Instant, limit: usize) -> std::io::Result<(PipeWrit
     let for_thread = shared.clone();
     std::thread::Builder::new()
         .name("skillhost-stdout".into())
-        .spawn(move || write_out(&for_thread))?;
+        .spawn(move || write_out(&for_thread, out))?;
     Ok((
         PipeWriter {
             shared: shared.clone(),
@@ -108,15 +143,14 @@ pub fn stdout_pipe(deadline: Instant, limit: usize) -> std::io::Result<(PipeWrit
             limit,
             written: 0,
             pending: Vec::with_capacity(CHUNK),
+            stopped: None,
         },
         StdoutPipe { shared, deadline },
     ))
 }
 
-/// The writer thread: takes chunks off the queue and writes them to stdout.
-fn write_out(shared: &Shared) {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+/// The writer thread: takes chunks off the queue and writes them to `out`.
+fn write_out(shared: &Shared, mut out: impl Write) {
     loop {
         let chunk = {
             let mut queue = shared.lock();
@@ -143,7 +177,8 @@ fn write_out(shared: &Shared) {
             shared.changed.notify_all();
             return;
         };
-        let len = chunk.len();
+        // The queue counts what a chunk holds (its capacity), as it was counted when queued.
+        let held = chunk.capacity();
         let result = out.write_all(&chunk).and_then(|()| {
             if shared.lock().chunks.is_empty() {
                 out.flush()
@@ -152,7 +187,7 @@ fn write_out(shared: &Shared) {
             }
         });
         let mut queue = shared.lock();
-        queue.queued = queue.queued.saturating_sub(len);
+        queue.queued = queue.queued.saturating_sub(held);
         if let Err(e) = result {
             queue.failed.get_or_insert(e.kind());
             queue.chunks.clear();
@@ -164,8 +199,9 @@ fn write_out(shared: &Shared) {
 
 impl PipeWriter {
     /// Queues what is pending for the writer thread, waiting for room until the deadline at
-    /// most.
-    fn hand_over(&mut self) -> std::io::Result<()> {
+    /// most. A full buffer is queued as it is; a smaller one (a terminal's row) as a copy of its
+    /// length, so that what the queue counts is what it holds.
+    fn hand_over(&mut self) -> Result<(), Stopped> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -176,37 +212,50 @@ impl PipeWriter {
             |q| q.failed.is_some() || q.queued < QUEUE_BYTES,
         );
         if let Some(kind) = queue.failed {
-            return Err(kind.into());
+            return Err(Stopped::Failed(kind));
         }
         if queue.queued >= QUEUE_BYTES {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the reader of the output did not keep up before the deadline",
-            ));
+            return Err(Stopped::Late);
         }
-        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK));
-        queue.queued += chunk.len();
+        let chunk = if self.pending.len() >= CHUNK {
+            std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK))
+        } else {
+            let copy = self.pending.clone();
+            self.pending.clear();
+            copy
+        };
+        queue.queued += chunk.capacity();
         queue.chunks.push_back(chunk);
         self.shared.changed.notify_all();
         Ok(())
+    }
+
+    /// Notes why the writer stops and says so.
+    fn stop(&mut self, why: Stopped) -> std::io::Error {
+        self.stopped = Some(why);
+        why.error(self.limit)
     }
 }
 
 impl Write for PipeWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if let Some(why) = self.stopped {
+            return Err(why.error(self.limit));
+        }
         if self.written.saturating_add(data.len()) > self.limit {
-            return Err(std::io::Error::other(OutputFull(self.limit)));
+            return Err(self.stop(Stopped::Full));
+        }
+        // What was taken before is handed over first: a write that fails takes nothing.
+        if !self.pending.is_empty() && self.pending.len() + data.len() > CHUNK {
+            self.hand_over().map_err(|why| self.stop(why))?;
         }
         self.pending.extend_from_slice(data);
         self.written += data.len();
-        if self.pending.len() >= CHUNK {
-            self.hand_over()?;
-        }
         Ok(data.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.hand_over()
+        self.hand_over().map_err(|why| self.stop(why))
     }
 }
 
@@ -255,5 +304,123 @@ fn outcome(failed: Option<std::io::ErrorKind>, done: bool) -> std::io::Result<()
             std::io::ErrorKind::TimedOut,
             "the reader of the output did not take it all before the deadline",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A reader of the output: keeps what it is given, or refuses it as a closed pipe, or
+    /// holds every write until it is let go.
+    #[derive(Clone, Default)]
+    struct Reader {
+        got: Arc<Mutex<Vec<u8>>>,
+        closed: bool,
+        held: Arc<AtomicBool>,
+    }
+
+    impl Write for Reader {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            while self.held.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if self.closed {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            lock(&self.got).extend_from_slice(data);
+            Ok(data.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn pipe(reader: &Reader, limit: usize) -> (PipeWriter, StdoutPipe) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        pipe_into(reader.clone(), deadline, limit).expect("writer thread")
+    }
+
+    fn refused_for_the_limit(result: std::io::Result<usize>) -> bool {
+        result
+            .err()
+            .and_then(|e| e.into_inner())
+            .is_some_and(|inner| inner.downcast_ref::<OutputFull>().is_some())
+    }
+
+    #[test]
+    fn a_write_refused_for_the_output_limit_refuses_every_later_one_and_leaves_no_hole() {
+        let reader = Reader::default();
+        let (mut writer, pipe) = pipe(&reader, 10);
+        assert_eq!(writer.write(b"{\"a\":1}\n").ok(), Some(8));
+        assert!(refused_for_the_limit(writer.write(b"{\"bb\":2}\n")));
+        // Two bytes would still fit: they must not follow the refused row.
+        assert!(refused_for_the_limit(writer.write(b"{}")));
+        drop(writer);
+        pipe.finish().expect("finish");
+        assert_eq!(lock(&reader.got).as_slice(), b"{\"a\":1}\n");
+    }
+
+    #[test]
+    fn after_the_reader_is_gone_writes_fail_as_a_closed_pipe_and_take_nothing() {
+        let reader = Reader {
+            closed: true,
+            ..Reader::default()
+        };
+        let (mut writer, _pipe) = pipe(&reader, usize::MAX);
+        let row = vec![b'x'; 1000];
+        // Enough rows for one hand-over, which the reader refuses.
+        while lock(&writer.shared.queue).failed.is_none() {
+            writer
+                .write_all(&row)
+                .expect("queued before the reader was seen gone");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut refused = 0;
+        for _ in 0..10 * CHUNK / row.len() {
+            match writer.write(&row) {
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
+                    refused += 1;
+                }
+                Ok(n) => {
+                    assert_eq!(n, row.len());
+                    assert_eq!(refused, 0, "a write was taken after one was refused");
+                }
+            }
+        }
+        assert!(refused > 0);
+        assert!(
+            writer.pending.len() <= CHUNK,
+            "{} bytes held for a reader that is gone",
+            writer.pending.len()
+        );
+    }
+
+    #[test]
+    fn rows_flushed_one_by_one_are_queued_at_their_own_size() {
+        let reader = Reader::default();
+        reader.held.store(true, Ordering::SeqCst);
+        let (mut writer, pipe) = pipe(&reader, usize::MAX);
+        for _ in 0..3 {
+            writer.write_all(b"{}\n").expect("write");
+            writer.flush().expect("flush");
+        }
+        {
+            let queue = lock(&writer.shared.queue);
+            // Three rows of three bytes (the first may be in the held writer already): counted,
+            // and held, at their size, not at a buffer's.
+            let held: usize = queue.chunks.iter().map(Vec::capacity).sum();
+            assert_eq!(queue.queued, 9);
+            assert!(held <= 9, "{held} bytes held for 9 bytes of rows");
+        }
+        reader.held.store(false, Ordering::SeqCst);
+        drop(writer);
+        pipe.finish().expect("finish");
+        assert_eq!(lock(&reader.got).as_slice(), b"{}\n{}\n{}\n");
     }
 }

@@ -17,22 +17,31 @@ const RSS_CEILING_KIB: i64 = 300 * 1024;
 
 /// Runs the real binary like `Host::run` and returns its outcome with its peak RSS in KiB,
 /// read from the child's own resource usage (wait4).
+fn run_measured(host: &Host, args: &[&str]) -> (Run, i64) {
+    run_read_by(host, args, |mut stdout| {
+        let mut text = Vec::new();
+        let _ = stdout.read_to_end(&mut text);
+        text
+    })
+}
+
+/// [`run_measured`] with stdout read by `reader` (which may stop early and close it).
 // The child is reaped by `wait4`, which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-fn run_measured(host: &Host, args: &[&str]) -> (Run, i64) {
+fn run_read_by(
+    host: &Host,
+    args: &[&str],
+    reader: impl FnOnce(std::process::ChildStdout) -> Vec<u8> + Send + 'static,
+) -> (Run, i64) {
     let mut child = host
         .command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn skillhost");
-    let mut stdout = child.stdout.take().expect("stdout");
+    let stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stdout.read_to_end(&mut text);
-        text
-    });
+    let out = std::thread::spawn(move || reader(stdout));
     let err = std::thread::spawn(move || {
         let mut text = Vec::new();
         let _ = stderr.read_to_end(&mut text);
@@ -260,6 +269,38 @@ fn a_result_of_millions_of_tiny_values_is_refused_before_the_host_expands_it() {
         "{}",
         run.stderr
     );
+    assert!(rss < RSS_CEILING_KIB, "peak RSS {rss} KiB");
+}
+
+#[test]
+fn a_reader_that_stops_after_one_line_ends_the_run_with_exit_0_in_bounded_memory() {
+    // 500 cells a row in csv: 300 MB of output (more than the 256 MiB limit) for a reader that
+    // takes one line and goes.
+    let host = Host::with(&["output-flood"]);
+    let (run, rss) = run_read_by(
+        &host,
+        &[
+            "run",
+            "output-flood",
+            "-p",
+            "mode=rows",
+            "-p",
+            "count=600000",
+            "-o",
+            "csv",
+        ],
+        |stdout| {
+            let mut line = Vec::new();
+            let _ = std::io::BufRead::read_until(
+                &mut std::io::BufReader::new(stdout),
+                b'\n',
+                &mut line,
+            );
+            line
+        },
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("c0,c1,c2,"), "{}", run.stdout);
     assert!(rss < RSS_CEILING_KIB, "peak RSS {rss} KiB");
 }
 
