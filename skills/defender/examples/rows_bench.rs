@@ -51,25 +51,39 @@ struct Chunked {
 
 impl Read for Chunked {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let chunk = self.fill_buf()?;
+        let n = out.len().min(chunk.len());
+        out[..n].copy_from_slice(&chunk[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for Chunked {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         if self.position == self.chunk.len() {
             let end = (self.at + 16 * 1024).min(self.text.len());
-            if end == self.at {
-                return Ok(0);
-            }
             self.chunk = self.text[self.at..end].to_vec();
             self.at = end;
             self.position = 0;
         }
-        let n = out.len().min(self.chunk.len() - self.position);
-        out[..n].copy_from_slice(&self.chunk[self.position..self.position + n]);
-        self.position += n;
-        Ok(n)
+        Ok(&self.chunk[self.position..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.position = (self.position + n).min(self.chunk.len());
     }
 }
 
 impl Body for Chunked {
     fn take_error(&mut self) -> Option<HttpError> {
         None
+    }
+
+    /// Lent as the SDK's reader lends the host's chunks, so that the bench times the same path.
+    fn buffered(&mut self) -> Option<&mut dyn std::io::BufRead> {
+        Some(self)
     }
 }
 

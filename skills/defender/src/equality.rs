@@ -660,8 +660,9 @@ impl std::io::BufRead for Piecewise {
     }
 
     fn consume(&mut self, n: usize) {
-        self.at += n.min(self.lent);
-        self.lent = 0;
+        let n = n.min(self.lent);
+        self.at += n;
+        self.lent -= n;
     }
 }
 
