@@ -74,6 +74,15 @@ pub fn wait_until<'a, T>(
     guard
 }
 
+/// What a queued chunk is counted as: its allocation, and never less than [`MIN_HELD`] (a
+/// terminal's one-byte row still costs its queue slot and an allocation).
+fn held(chunk: &Vec<u8>) -> usize {
+    chunk.capacity().max(MIN_HELD)
+}
+
+/// The least a queued chunk is counted as.
+const MIN_HELD: usize = 64;
+
 /// The writing side: what a printer writes to. It buffers [`CHUNK`] bytes at a time; `flush`
 /// (and dropping it) hands over what it holds. Once a write was refused (the output limit, a
 /// reader gone, the deadline), every later write is refused the same way and takes nothing.
@@ -177,8 +186,8 @@ fn write_out(shared: &Shared, mut out: impl Write) {
             shared.changed.notify_all();
             return;
         };
-        // The queue counts what a chunk holds (its capacity), as it was counted when queued.
-        let held = chunk.capacity();
+        // The queue counts what a chunk holds, as it was counted when queued.
+        let held = held(&chunk);
         let result = out.write_all(&chunk).and_then(|()| {
             if shared.lock().chunks.is_empty() {
                 out.flush()
@@ -224,7 +233,7 @@ impl PipeWriter {
             self.pending.clear();
             copy
         };
-        queue.queued += chunk.capacity();
+        queue.queued += held(&chunk);
         queue.chunks.push_back(chunk);
         self.shared.changed.notify_all();
         Ok(())
@@ -373,14 +382,16 @@ mod tests {
         };
         let (mut writer, _pipe) = pipe(&reader, usize::MAX);
         let row = vec![b'x'; 1000];
-        // Enough rows for one hand-over, which the reader refuses.
+        // Rows until a hand-over meets the reader's refusal.
+        let mut refused = 0;
         while lock(&writer.shared.queue).failed.is_none() {
-            writer
-                .write_all(&row)
-                .expect("queued before the reader was seen gone");
+            if let Err(e) = writer.write_all(&row) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
+                refused += 1;
+                break;
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
-        let mut refused = 0;
         for _ in 0..10 * CHUNK / row.len() {
             match writer.write(&row) {
                 Err(e) => {
@@ -412,10 +423,10 @@ mod tests {
         }
         {
             let queue = lock(&writer.shared.queue);
-            // Three rows of three bytes (the first may be in the held writer already): counted,
-            // and held, at their size, not at a buffer's.
+            // Three rows of three bytes (the first may be in the held writer already): each
+            // counted as the least a chunk counts for, and held at its own size, not a buffer's.
             let held: usize = queue.chunks.iter().map(Vec::capacity).sum();
-            assert_eq!(queue.queued, 9);
+            assert_eq!(queue.queued, 3 * MIN_HELD);
             assert!(held <= 9, "{held} bytes held for 9 bytes of rows");
         }
         reader.held.store(false, Ordering::SeqCst);
