@@ -217,21 +217,32 @@ impl RowPrinter {
         self.flush_rows()
     }
 
+    /// Writes one whole value with `write`, a newline, and flushes. serde_json writes a value
+    /// token by token, so through a buffer of its own: the output's writer takes a row or a
+    /// buffer at a time.
+    fn write_whole(
+        &mut self,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(WHOLE_BUFFER, &mut self.out);
+        write(&mut out)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        drop(out);
+        self.out.flush()
+    }
+
     /// Prints an object result. `ndjson`, `csv` and `table` print the items of the object's
     /// first list of objects (such as `incidents`) as rows, and the rest of the object on stderr.
     pub fn finish_object(mut self, object: Output) -> std::io::Result<()> {
         if self.format == OutputFormat::Json {
             // Straight from the checked text: no tree, however large the result.
-            object.write_pretty(&mut self.out)?;
-            self.out.write_all(b"\n")?;
-            return self.out.flush();
+            return self.write_whole(|out| object.write_pretty(out));
         }
         // The text goes as the tree is built: not both held while the rows are printed.
         let object = object.into_value()?;
         let Value::Object(mut map) = object else {
-            serde_json::to_writer(&mut self.out, &object)?;
-            self.out.write_all(b"\n")?;
-            return self.out.flush();
+            return self.write_whole(|out| serde_json::to_writer(out, &object).map_err(Into::into));
         };
         // The rows: the first list of objects (such as `incidents`), else the first object (such
         // as one `incident`), else the whole object; what is left is the summary.
@@ -330,6 +341,9 @@ pub fn neutralize_formula(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 const TABLE_CELL_MAX: usize = 40;
+
+/// The buffer a whole value is written through ([`RowPrinter::write_whole`]).
+const WHOLE_BUFFER: usize = 64 * 1024;
 
 /// A cell as a terminal shows it: escaped, and cut to `max` characters with `…`.
 fn clip(text: &str, max: usize) -> String {
