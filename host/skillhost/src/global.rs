@@ -57,9 +57,7 @@ fn end_past_deadline(failure: Failure) -> ! {
     if rites.is_ok() {
         let _ = finished.recv_timeout(std::time::Duration::from_millis(750));
     }
-    say!("skillhost: {}", failure.to_safe_string());
-    crate::errlog::drain(std::time::Duration::from_secs(1));
-    std::process::exit(i32::from(failure.code as u8))
+    std::process::exit(i32::from(crate::last_word(Err(failure))))
 }
 
 /// Flags every command accepts.

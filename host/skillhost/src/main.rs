@@ -46,14 +46,21 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    let code = match runtime.block_on(cli::run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    std::process::ExitCode::from(last_word(runtime.block_on(cli::run(cli))))
+}
+
+/// How the process ends on `outcome`: a failure is said on stderr, the diagnostics get a second
+/// to reach a reader (one that stopped reading gets none), and the exit code is returned. `main`
+/// ends so, and so does the watchdog's report of a skill past its deadline
+/// (`global::one_at_a_time`).
+fn last_word(outcome: Result<(), skillhost_contract::error::Failure>) -> u8 {
+    let code = match outcome {
+        Ok(()) => 0,
         Err(failure) => {
             say!("skillhost: {}", failure.to_safe_string());
-            std::process::ExitCode::from(failure.code as u8)
+            failure.code as u8
         }
     };
-    // A second for the diagnostics to reach a reader; a reader that stopped reading gets none.
     errlog::drain(std::time::Duration::from_secs(1));
     code
 }
