@@ -187,7 +187,7 @@ fn write_out(shared: &Shared, mut out: impl Write) {
             return;
         };
         // The queue counts what a chunk holds, as it was counted when queued.
-        let held = held(&chunk);
+        let counted = held(&chunk);
         let result = out.write_all(&chunk).and_then(|()| {
             if shared.lock().chunks.is_empty() {
                 out.flush()
@@ -196,7 +196,7 @@ fn write_out(shared: &Shared, mut out: impl Write) {
             }
         });
         let mut queue = shared.lock();
-        queue.queued = queue.queued.saturating_sub(held);
+        queue.queued = queue.queued.saturating_sub(counted);
         if let Err(e) = result {
             queue.failed.get_or_insert(e.kind());
             queue.chunks.clear();
