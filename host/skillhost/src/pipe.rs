@@ -208,8 +208,9 @@ fn write_out(shared: &Shared, mut out: impl Write) {
 
 impl PipeWriter {
     /// Queues what is pending for the writer thread, waiting for room until the deadline at
-    /// most. A full buffer is queued as it is; a smaller one (a terminal's row) as a copy of its
-    /// length, so that what the queue counts is what it holds.
+    /// most. A buffer at least half full (rows gathered until the next would not fit) is queued
+    /// as it is; a smaller one (a terminal's row) as a copy of its length, so that what the queue
+    /// counts (an allocation) is at most twice what it holds.
     fn hand_over(&mut self) -> Result<(), Stopped> {
         if self.pending.is_empty() {
             return Ok(());
@@ -226,7 +227,7 @@ impl PipeWriter {
         if queue.queued >= QUEUE_BYTES {
             return Err(Stopped::Late);
         }
-        let chunk = if self.pending.len() >= CHUNK {
+        let chunk = if self.pending.len() >= self.pending.capacity() / 2 {
             std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK))
         } else {
             let copy = self.pending.clone();
@@ -410,6 +411,25 @@ mod tests {
             "{} bytes held for a reader that is gone",
             writer.pending.len()
         );
+    }
+
+    #[test]
+    fn a_buffer_filled_with_rows_is_queued_as_it_is_not_copied() {
+        let reader = Reader::default();
+        reader.held.store(true, Ordering::SeqCst);
+        let (mut writer, pipe) = pipe(&reader, usize::MAX);
+        let row = vec![b'x'; 1000];
+        // 65 rows do not fit in one buffer: the 66th write hands the first 65 over.
+        for _ in 0..66 {
+            writer.write_all(&row).expect("write");
+        }
+        // The queue counts a chunk's capacity until the (held) reader took it: the buffer's
+        // own, where a copy would have had its length, 65,000.
+        assert_eq!(lock(&writer.shared.queue).queued, CHUNK);
+        reader.held.store(false, Ordering::SeqCst);
+        drop(writer);
+        pipe.finish().expect("finish");
+        assert_eq!(lock(&reader.got).len(), 66_000);
     }
 
     #[test]
