@@ -34,16 +34,52 @@ struct Queue {
     drained: bool,
     /// The error the writer met (a closed pipe): every later write returns it.
     failed: Option<std::io::ErrorKind>,
+    /// The writer thread waits for work (a hand-over must wake it).
+    writer_idle: bool,
+    /// Writers of output waiting for room or for the writer thread (it must wake them).
+    waiting: usize,
 }
 
+/// The queue and its two wake-ups. Each side wakes the other only when it waits: a wake-up is
+/// a system call even when nobody waits, and a detection run hands over hundreds of chunks.
 struct Shared {
     queue: Mutex<Queue>,
-    changed: Condvar,
+    /// The writer thread waits here for chunks or the close.
+    work: Condvar,
+    /// Writers of output wait here for room, for everything to be written, or for an error.
+    done: Condvar,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         lock(&self.queue)
+    }
+
+    /// Wakes the writer thread if it waits for work.
+    fn wake_writer(&self, queue: &Queue) {
+        if queue.writer_idle {
+            self.work.notify_one();
+        }
+    }
+
+    /// Wakes the writers of output that wait.
+    fn wake_waiting(&self, queue: &Queue) {
+        if queue.waiting > 0 {
+            self.done.notify_all();
+        }
+    }
+
+    /// Waits until `ready` holds or `deadline` passes, counted among the waiting.
+    fn wait_done<'a>(
+        &self,
+        mut queue: MutexGuard<'a, Queue>,
+        deadline: Instant,
+        ready: impl Fn(&Queue) -> bool,
+    ) -> MutexGuard<'a, Queue> {
+        queue.waiting += 1;
+        let mut queue = wait_until(&self.done, queue, deadline, ready);
+        queue.waiting -= 1;
+        queue
     }
 }
 
@@ -139,7 +175,8 @@ fn pipe_into<W: Write + Send + 'static>(
 ) -> std::io::Result<(PipeWriter, StdoutPipe)> {
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue::default()),
-        changed: Condvar::new(),
+        work: Condvar::new(),
+        done: Condvar::new(),
     });
     let for_thread = shared.clone();
     std::thread::Builder::new()
@@ -170,10 +207,9 @@ fn write_out(shared: &Shared, mut out: impl Write) {
                 if queue.closed {
                     break None;
                 }
-                queue = shared
-                    .changed
-                    .wait(queue)
-                    .unwrap_or_else(|e| e.into_inner());
+                queue.writer_idle = true;
+                queue = shared.work.wait(queue).unwrap_or_else(|e| e.into_inner());
+                queue.writer_idle = false;
             }
         };
         let Some(chunk) = chunk else {
@@ -183,7 +219,7 @@ fn write_out(shared: &Shared, mut out: impl Write) {
                 queue.failed.get_or_insert(e.kind());
             }
             queue.drained = true;
-            shared.changed.notify_all();
+            shared.wake_waiting(&queue);
             return;
         };
         // The queue counts what a chunk holds, as it was counted when queued.
@@ -202,7 +238,7 @@ fn write_out(shared: &Shared, mut out: impl Write) {
             queue.chunks.clear();
             queue.queued = 0;
         }
-        shared.changed.notify_all();
+        shared.wake_waiting(&queue);
     }
 }
 
@@ -215,12 +251,11 @@ impl PipeWriter {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut queue = wait_until(
-            &self.shared.changed,
-            self.shared.lock(),
-            self.deadline,
-            |q| q.failed.is_some() || q.queued < QUEUE_BYTES,
-        );
+        let mut queue = self
+            .shared
+            .wait_done(self.shared.lock(), self.deadline, |q| {
+                q.failed.is_some() || q.queued < QUEUE_BYTES
+            });
         if let Some(kind) = queue.failed {
             return Err(Stopped::Failed(kind));
         }
@@ -236,7 +271,7 @@ impl PipeWriter {
         };
         queue.queued += held(&chunk);
         queue.chunks.push_back(chunk);
-        self.shared.changed.notify_all();
+        self.shared.wake_writer(&queue);
         Ok(())
     }
 
@@ -281,12 +316,11 @@ impl StdoutPipe {
     /// to stdout and flushed; the pipe stays open. `TimedOut` when the reader did not take it
     /// in time.
     pub fn sync(&self) -> std::io::Result<()> {
-        let queue = wait_until(
-            &self.shared.changed,
-            self.shared.lock(),
-            self.deadline,
-            |q| q.failed.is_some() || q.queued == 0,
-        );
+        let queue = self
+            .shared
+            .wait_done(self.shared.lock(), self.deadline, |q| {
+                q.failed.is_some() || q.queued == 0
+            });
         outcome(queue.failed, queue.queued == 0)
     }
 
@@ -296,11 +330,11 @@ impl StdoutPipe {
         let mut queue = self.shared.lock();
         if !queue.closed {
             queue.closed = true;
-            self.shared.changed.notify_all();
+            self.shared.wake_writer(&queue);
         }
-        let queue = wait_until(&self.shared.changed, queue, self.deadline, |q| {
-            q.failed.is_some() || q.drained
-        });
+        let queue = self
+            .shared
+            .wait_done(queue, self.deadline, |q| q.failed.is_some() || q.drained);
         outcome(queue.failed, queue.drained)
     }
 }
