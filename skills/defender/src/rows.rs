@@ -260,6 +260,12 @@ pub struct DetectionIncident {
     pub rows: Rows,
 }
 
+/// Bytes an incident's part of a row usually takes (it is measured before the rest is sized).
+const INCIDENT_PART: usize = 1024;
+
+/// Bytes an alert's part of a row usually takes (a larger one grows the text once).
+const ALERT_PART: usize = 640;
+
 /// Writes the rows of a parsed incident whose shape was checked.
 pub(crate) fn write_rows(incident: &ParsedIncident, api: Api) -> Rows {
     let which = match api {
@@ -271,8 +277,9 @@ pub(crate) fn write_rows(incident: &ParsedIncident, api: Api) -> Rows {
         Alerts::List(alerts) => alerts.as_slice(),
         _ => &[],
     };
-    let mut text = String::with_capacity(768 * alerts.len().max(1));
-    let mut ends = Vec::with_capacity(alerts.len().max(1));
+    let rows = alerts.len().max(1);
+    let mut text = String::with_capacity(INCIDENT_PART);
+    let mut ends = Vec::with_capacity(rows);
     text.push('{');
     for (i, field) in INCIDENT.iter().enumerate() {
         if i > 0 {
@@ -283,6 +290,9 @@ pub(crate) fn write_rows(incident: &ParsedIncident, api: Api) -> Rows {
         write_value(&mut text, cell, api, field.convert, scratch);
     }
     let prefix = text.len();
+    // Every row repeats the incident's part: the text is sized once from it, not doubled as
+    // the rows are written.
+    text.reserve((prefix + ALERT_PART) * rows - prefix);
     if alerts.is_empty() {
         for field in &ALERT {
             text.push(',');
