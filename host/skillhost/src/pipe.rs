@@ -15,14 +15,16 @@ use std::time::Instant;
 
 use skillhost_runtime::capabilities::emit::OutputFull;
 
-/// Bytes queued for the writer thread before a write waits.
+/// Bytes queued for the writer thread before a write waits, counted as [`held`] counts them
+/// (allocations, not payload).
 const QUEUE_BYTES: usize = 1 << 20;
 
 /// Bytes of output a [`PipeWriter`] gathers before it hands them to the writer thread (a
 /// terminal's printer flushes each row anyway): each hand-off wakes that thread for one write,
 /// so large hand-offs keep a detection run's tens of thousands of rows from costing as many
-/// wake-ups and system calls. It is the printer's only buffer: a row is copied once, into it,
-/// and the buffer itself is queued.
+/// wake-ups and system calls. It is the printer's only buffer: a row is copied into it, and a
+/// buffer at least half full is queued itself (a smaller one, flushed early, is queued as a
+/// copy of its length).
 const CHUNK: usize = 64 * 1024;
 
 #[derive(Default)]
@@ -246,7 +248,8 @@ impl PipeWriter {
     /// Queues what is pending for the writer thread, waiting for room until the deadline at
     /// most. A buffer at least half full (rows gathered until the next would not fit) is queued
     /// as it is; a smaller one (a terminal's row) as a copy of its length, so that what the queue
-    /// counts (an allocation) is at most twice what it holds.
+    /// counts (an allocation, [`MIN_HELD`] at least) is at most twice what it holds, or
+    /// [`MIN_HELD`].
     fn hand_over(&mut self) -> Result<(), Stopped> {
         if self.pending.is_empty() {
             return Ok(());
@@ -464,6 +467,36 @@ mod tests {
         drop(writer);
         pipe.finish().expect("finish");
         assert_eq!(lock(&reader.got).len(), 66_000);
+    }
+
+    #[test]
+    fn a_writer_waiting_for_room_and_finish_are_woken_as_soon_as_the_reader_takes_the_rows() {
+        let reader = Reader::default();
+        reader.held.store(true, Ordering::SeqCst);
+        // A deadline far away: a lost wake-up would show as a wait of that length.
+        let deadline = Duration::from_secs(60);
+        let (mut writer, pipe) =
+            pipe_into(reader.clone(), Instant::now() + deadline, usize::MAX).expect("pipe");
+        let shared = writer.shared.clone();
+        let rows = QUEUE_BYTES / 1000 + 2 * CHUNK / 1000;
+        let producer = std::thread::spawn(move || {
+            let row = vec![b'x'; 1000];
+            for _ in 0..rows {
+                writer.write_all(&row).expect("write");
+            }
+        });
+        // The queue fills up while the reader is held: the writer of rows waits for room.
+        while lock(&shared.queue).waiting == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let released = Instant::now();
+        reader.held.store(false, Ordering::SeqCst);
+        producer.join().expect("producer");
+        pipe.finish().expect("finish");
+        let took = released.elapsed();
+        assert_eq!(lock(&reader.got).len(), rows * 1000);
+        assert_eq!(lock(&shared.queue).waiting, 0);
+        assert!(took < deadline / 2, "woken only after {took:?}");
     }
 
     #[test]
