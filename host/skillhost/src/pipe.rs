@@ -486,7 +486,12 @@ mod tests {
             }
         });
         // The queue fills up while the reader is held: the writer of rows waits for room.
+        let filling = Instant::now();
         while lock(&shared.queue).waiting == 0 {
+            assert!(
+                !producer.is_finished() && filling.elapsed() < deadline / 2,
+                "the writer of rows never waited for room"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         let released = Instant::now();
