@@ -266,6 +266,9 @@ const INCIDENT_PART: usize = 1024;
 /// Bytes an alert's part of a row usually takes (a larger one grows the text once).
 const ALERT_PART: usize = 640;
 
+/// The most the rows' text is sized for ahead of writing them (beyond, it grows as written).
+const RESERVE_MAX: usize = 1 << 20;
+
 /// Writes the rows of a parsed incident whose shape was checked.
 pub(crate) fn write_rows(incident: &ParsedIncident, api: Api) -> Rows {
     let which = match api {
@@ -291,8 +294,12 @@ pub(crate) fn write_rows(incident: &ParsedIncident, api: Api) -> Rows {
     }
     let prefix = text.len();
     // Every row repeats the incident's part: the text is sized once from it, not doubled as
-    // the rows are written.
-    text.reserve((prefix + ALERT_PART) * rows - prefix);
+    // the rows are written (up to [`RESERVE_MAX`]: the count and sizes come from upstream).
+    let want = prefix
+        .saturating_add(ALERT_PART)
+        .saturating_mul(rows)
+        .min(RESERVE_MAX);
+    text.reserve(want.saturating_sub(prefix));
     if alerts.is_empty() {
         for field in &ALERT {
             text.push(',');
