@@ -93,6 +93,13 @@ impl Runtime {
         let epochs = matches!(options.preemption, Preemption::Epoch);
         config.epoch_interruption(epochs);
         config.max_wasm_stack(1 << 20);
+        // Neither table is read by the host: a trap is reported by its own words, without
+        // wasmtime's backtrace (`trap_text`), and no native unwinder walks guest frames (a host
+        // panic is caught before it reaches them). Without them a component's compiled artifact
+        // is smaller, and every run reads, authenticates, copies and maps it before the guest
+        // starts (BENCHMARKS).
+        config.generate_address_map(false);
+        config.native_unwind_info(false);
         // `SKILLHOST_PERFMAP=1` names compiled guest functions for `perf` (in
         // `/tmp/perf-PID.map`), so that a skill's hot paths can be profiled where it runs.
         if std::env::var_os("SKILLHOST_PERFMAP").is_some_and(|v| v == "1") {
