@@ -227,9 +227,8 @@ impl RowPrinter {
         let mut out = std::io::BufWriter::with_capacity(WHOLE_BUFFER, &mut self.out);
         write(&mut out)?;
         out.write_all(b"\n")?;
-        out.flush()?;
-        drop(out);
-        self.out.flush()
+        // Flushes the buffer, then the output's writer under it.
+        out.flush()
     }
 
     /// Prints an object result. `ndjson`, `csv` and `table` print the items of the object's
