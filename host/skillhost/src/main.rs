@@ -52,7 +52,7 @@ fn main() -> std::process::ExitCode {
 /// How the process ends on `outcome`: a failure is said on stderr, the diagnostics get a second
 /// to reach a reader (one that stopped reading gets none), and the exit code is returned. `main`
 /// ends so, and so does the watchdog's report of a skill past its deadline
-/// (`global::one_at_a_time`).
+/// (`global::end_past_deadline`).
 fn last_word(outcome: Result<(), skillhost_contract::error::Failure>) -> u8 {
     let code = match outcome {
         Ok(()) => 0,
