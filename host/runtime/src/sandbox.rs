@@ -17,12 +17,12 @@ use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::manifest::{SkillInfo, SkillManifest};
 use skillhost_contract::text::escape;
 use skillhost_contract::versions::{self, ContractVersion, SkillPre};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, Linker, ResourceTableError};
 use wasmtime::{Engine, Store, Trap};
 
 use crate::capabilities::state::PendingState;
 use crate::capabilities::{Capabilities, GuestOutput, RefuseRows, RowSink};
-use crate::invocation::InvocationState;
+use crate::invocation::{InvocationState, MAX_HANDLES};
 use crate::limits::{SandboxLimits, human_duration};
 use crate::output::{Output, Refused};
 use crate::skill_errors::skill_error_failure;
@@ -413,9 +413,16 @@ fn classify_trap(
     limits: SandboxLimits,
     stderr: &GuestOutput,
 ) -> Failure {
+    let handles_full = error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<ResourceTableError>(),
+            Some(ResourceTableError::Full)
+        )
+    });
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => Violation::Deadline(limits.timeout).into_failure(id),
         Some(Trap::StackOverflow) => Violation::Stack.into_failure(id),
+        _ if handles_full => Violation::Handles(MAX_HANDLES).into_failure(id),
         _ => {
             let trap = trap_text(error);
             match stderr.crash_report() {

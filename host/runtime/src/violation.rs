@@ -20,6 +20,8 @@ pub enum Violation {
     },
     /// The wasm stack was exhausted.
     Stack,
+    /// The guest held more host handles (streams, pollables, bodies) at once than the cap.
+    Handles(usize),
     /// Result plus rows exceeded the output cap.
     Output(usize),
     /// A capability call was refused by policy.
@@ -48,6 +50,14 @@ impl Violation {
             Violation::Stack => Failure::sandbox(format!(
                 "skill `{skill}` exhausted its stack (runaway recursion)"
             )),
+            Violation::Handles(cap) => Failure::sandbox(format!(
+                "skill `{skill}` held more than {cap} host handles (streams, pollables, bodies) \
+                 at once"
+            ))
+            .with_hint(
+                "the skill must drop the handles it no longer uses; this is a defect of the \
+                 skill, not of its input",
+            ),
             Violation::Output(cap) => Failure::sandbox(format!(
                 "skill `{skill}` produced more than its output limit of {}",
                 human_bytes(cap)

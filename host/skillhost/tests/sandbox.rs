@@ -189,6 +189,42 @@ fn growing_memory_past_the_cap_traps_with_exit_4_naming_the_limit() {
 }
 
 #[test]
+fn a_skill_holding_more_than_4096_stdout_streams_is_stopped_as_a_sandbox_violation() {
+    let host = Host::with(&["handle-hoard"]);
+    let run = host.run(&["run", "handle-hoard"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "skill `handle-hoard` held more than 4096 host handles (streams, pollables, bodies) \
+             at once"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_skill_holding_more_than_4096_pollables_is_stopped_as_a_sandbox_violation() {
+    let host = Host::with(&["handle-hoard"]);
+    let run = host.run(&["run", "handle-hoard", "-p", "kind=pollable"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("skill `handle-hoard` held more than 4096 host handles"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_skill_holding_a_thousand_handles_runs() {
+    let host = Host::with(&["handle-hoard"]);
+    let run = host.run(&["run", "handle-hoard", "-p", "count=1000", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json(), json!({ "held": 1000 }));
+}
+
+#[test]
 fn a_stack_overflow_is_a_clean_sandbox_error() {
     let host = Host::with(&["stack-overflow"]);
     let run = host.run(&["run", "stack-overflow"]);

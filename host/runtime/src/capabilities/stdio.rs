@@ -9,8 +9,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 /// The most of a guest's latest output kept to explain a crash.
 const TAIL_CAP: usize = 8 * 1024;
@@ -130,6 +132,66 @@ impl StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
         Box::new(self.clone())
     }
+
+    /// The stream a WASIp2 guest writes to: straight into the buffers. wasmtime's default
+    /// adapter starts a task and an 8 KiB buffer for every stream the guest asks for.
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+impl GuestOutput {
+    /// Keeps what it may of `data`: the head up to the cap, and the latest bytes.
+    fn keep(&self, data: &[u8]) {
+        let Ok(mut written) = self.written.lock() else {
+            return;
+        };
+        let room = self.cap.saturating_sub(written.head.len());
+        written
+            .head
+            .extend_from_slice(&data[..data.len().min(room)]);
+        // The tail keeps at most the last TAIL_CAP bytes of `data`, and is trimmed back to
+        // TAIL_CAP whenever it reaches twice that: bounded, and amortized linear.
+        let keep = &data[data.len().saturating_sub(TAIL_CAP)..];
+        if keep.len() < data.len() {
+            written.tail.clear();
+            written.tail_cut = true;
+        }
+        written.tail.extend_from_slice(keep);
+        if written.tail.len() >= 2 * TAIL_CAP {
+            let excess = written.tail.len() - TAIL_CAP;
+            written.tail.drain(..excess);
+            written.tail_cut = true;
+        }
+    }
+}
+
+/// How much a guest may write at once to its stdout or stderr (`check-write`). Writes are
+/// never refused, only kept up to the cap, so this bounds a single write, not the total.
+const WRITE_PERMIT: usize = 64 * 1024;
+
+impl OutputStream for GuestOutput {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        if bytes.len() > WRITE_PERMIT {
+            return Err(StreamError::trap("write larger than check-write allowed"));
+        }
+        self.keep(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(WRITE_PERMIT)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestOutput {
+    /// Always ready: a write never waits.
+    async fn ready(&mut self) {}
 }
 
 impl AsyncWrite for GuestOutput {
@@ -138,25 +200,7 @@ impl AsyncWrite for GuestOutput {
         _cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        if let Ok(mut written) = self.written.lock() {
-            let room = self.cap.saturating_sub(written.head.len());
-            written
-                .head
-                .extend_from_slice(&data[..data.len().min(room)]);
-            // The tail keeps at most the last TAIL_CAP bytes of `data`, and is trimmed back to
-            // TAIL_CAP whenever it reaches twice that: bounded, and amortized linear.
-            let keep = &data[data.len().saturating_sub(TAIL_CAP)..];
-            if keep.len() < data.len() {
-                written.tail.clear();
-                written.tail_cut = true;
-            }
-            written.tail.extend_from_slice(keep);
-            if written.tail.len() >= 2 * TAIL_CAP {
-                let excess = written.tail.len() - TAIL_CAP;
-                written.tail.drain(..excess);
-                written.tail_cut = true;
-            }
-        }
+        self.keep(data);
         Poll::Ready(Ok(data.len()))
     }
 
