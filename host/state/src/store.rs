@@ -118,7 +118,7 @@ impl Store {
     }
 
     /// Takes the lease `name` of `scope` for `holder` (a unique id of the run, such as
-    /// `host:pid:run`) for `ttl`. If another holder has it and it has not expired,
+    /// `host:pid:nonce:run`) for `ttl`. If another holder has it and it has not expired,
     /// [`StoreError::Held`] says who and for how long; an expired lease is taken over. Asked
     /// again by the holder that has it, the same lease is renewed for `ttl`.
     pub async fn acquire_lease(

@@ -194,6 +194,23 @@ pub struct StateCapability {
 /// Distinguishes the runs of one process in lock holder ids.
 static RUNS: AtomicU64 = AtomicU64::new(1);
 
+/// Distinguishes this process from every other in lock holder ids: host name and process id
+/// alone repeat across containers (the same image's host name, and process 1 in each), and two
+/// processes with one holder id would both be given the same lock.
+fn process_nonce() -> u64 {
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        match getrandom::fill(&mut bytes) {
+            Ok(()) => u64::from_le_bytes(bytes),
+            // No OS randomness: the start time's nanoseconds still set two processes apart.
+            Err(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        }
+    })
+}
+
 impl StateCapability {
     /// The capability for a run granted `grant` (`None`: every call is `unavailable`).
     pub fn new(grant: Option<StateGrant>) -> Self {
@@ -313,12 +330,7 @@ impl StateCapability {
             .await
             .map_err(|e| self.failed(e))?
             .clone();
-        let holder = format!(
-            "{}:{}:{}",
-            host_name(),
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        );
+        let holder = holder_id(RUNS.fetch_add(1, Ordering::Relaxed));
         let asked = std::time::Instant::now();
         let lease = match store
             .acquire_lease(&grant.scope, &name, &holder, grant.store.lock_ttl)
@@ -452,6 +464,16 @@ pub fn note_commit(summary: &mut serde_json::Value, committed: bool) -> &'static
         fields.insert("state".into(), note.into());
     }
     note
+}
+
+/// The lock holder id of this process's run number `run`: `host:pid:nonce:run`.
+fn holder_id(run: u64) -> String {
+    format!(
+        "{}:{}:{:016x}:{run}",
+        host_name(),
+        std::process::id(),
+        process_nonce()
+    )
 }
 
 /// This machine's name, for lock holder ids (an operator reading `skillhost state show` sees
@@ -631,6 +653,21 @@ mod tests {
         // Replacing a staged key counts its new value instead of the old one.
         assert_eq!(state.stage("k0".into(), Some(big.clone()), Some(3)), Ok(()));
         assert_eq!(state.finish().writes.len(), 16);
+    }
+
+    #[test]
+    fn a_holder_id_names_the_host_the_process_its_random_nonce_and_the_run() {
+        let id = holder_id(7);
+        let parts: Vec<&str> = id.rsplitn(4, ':').collect();
+        assert_eq!(parts[0], "7");
+        assert_eq!(parts[1], format!("{:016x}", process_nonce()));
+        assert_eq!(parts[2], std::process::id().to_string());
+        assert_eq!(parts[3], host_name());
+        // The nonce is drawn once per process.
+        assert_eq!(
+            holder_id(8),
+            format!("{}:{}:{}:8", parts[3], parts[2], parts[1])
+        );
     }
 
     #[test]
