@@ -76,7 +76,7 @@ impl InvocationState {
             skill: skill.to_string(),
             state: StateCapability::new(capabilities.state),
             rows_lost: false,
-            http: HttpCapability::new(capabilities.connection, limits.timeout),
+            http: HttpCapability::new(capabilities.connection, limits.timeout, limits.max_memory),
             emit: EmitCapability::new(rows, limits.max_output),
             log: LogCapability::new(limits.max_log),
             violation: None,

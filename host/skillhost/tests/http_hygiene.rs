@@ -410,6 +410,25 @@ async fn a_binding_with_a_request_cap_of_three_sends_three_and_denies_the_rest()
     assert_eq!(bound.requests_sent(), 3);
 }
 
+#[tokio::test]
+async fn a_send_whose_body_passes_the_invocations_limit_is_refused_as_too_large() {
+    let sim = simulator(3, &[]);
+    let files = Host::defender(&[]);
+    let bound = capped(&sim, &files, 10);
+    let whole = bound.send("t", get_incident()).await.unwrap().body.len() as u64;
+    assert!(whole > 100, "a page of one incident is {whole} bytes");
+    // Held to its own length, the page is delivered; one byte less, and it is refused.
+    let same = bound.send_within("t", get_incident(), whole).await.unwrap();
+    assert_eq!(same.body.len() as u64, whole);
+    assert_eq!(
+        bound
+            .send_within("t", get_incident(), whole - 1)
+            .await
+            .unwrap_err(),
+        HttpError::TooLarge(whole - 1)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_page_asked_for_ahead_and_not_taken_counts_against_no_request_cap() {
     let sim = simulator(30, &[]);

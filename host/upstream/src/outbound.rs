@@ -400,15 +400,28 @@ impl BoundConnection {
         self.pacing_refusal.lock().ok().and_then(|mut r| r.take())
     }
 
-    /// Performs one `http.send` for `skill`: the whole body is read (up to the cap). A GET whose
-    /// body was cut short or stalled is fetched again (nothing of it reached the guest yet), at
-    /// most `max_retries` more times and within the deadline; each fetch has its own retries of
-    /// failed answers.
+    /// Performs one `http.send` for `skill`: the whole body is read (up to the connection's
+    /// cap). A GET whose body was cut short or stalled is fetched again (nothing of it reached
+    /// the guest yet), at most `max_retries` more times and within the deadline; each fetch has
+    /// its own retries of failed answers.
     pub async fn send(
         self: &Arc<Self>,
         skill: &str,
         request: HttpRequest,
     ) -> Result<HttpResponse, HttpError> {
+        self.send_within(skill, request, u64::MAX).await
+    }
+
+    /// [`Self::send`] with the body held to at most `limit` bytes as well as the connection's
+    /// cap: an invocation's body is bounded by what its guest could take (its memory cap), since
+    /// the host holds all of it before the guest receives any.
+    pub async fn send_within(
+        self: &Arc<Self>,
+        skill: &str,
+        request: HttpRequest,
+        limit: u64,
+    ) -> Result<HttpResponse, HttpError> {
+        let limit = limit.min(self.connection.max_response_bytes);
         let retry = RetryPolicy::from(self.connection.retry);
         let mut refetched = 0;
         loop {
@@ -417,7 +430,7 @@ impl BoundConnection {
                 headers,
                 body: mut incoming,
             } = self.stream(skill, &request).await?;
-            let why = match read_all(&mut incoming).await {
+            let why = match read_all(&mut incoming, limit).await {
                 Ok(body) => {
                     return Ok(HttpResponse {
                         status,
@@ -970,13 +983,17 @@ fn seconds(d: std::time::Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
-/// Every byte of `body`.
-async fn read_all(body: &mut IncomingBody) -> Result<Vec<u8>, HttpError> {
+/// Every byte of `body`, refused as too large past `limit` bytes.
+async fn read_all(body: &mut IncomingBody, limit: u64) -> Result<Vec<u8>, HttpError> {
     let mut all = Vec::new();
     loop {
         let piece = body.read(u32::MAX).await?;
         if piece.is_empty() {
             return Ok(all);
+        }
+        if (all.len() + piece.len()) as u64 > limit {
+            body.set_drop_reason("response too large for the invocation's memory");
+            return Err(HttpError::TooLarge(limit));
         }
         all.extend_from_slice(&piece);
     }

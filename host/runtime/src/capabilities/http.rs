@@ -2,6 +2,9 @@
 //! connection, reached through `skillhost-upstream`.
 //!
 //! Threat: without a connection there is no HTTP (a denial, reported as a sandbox violation);
+//! an `http.send` body is held whole by the host before the guest gets it, so it is refused past
+//! the invocation's memory cap (the guest could not take it, and the host would hold it for
+//! nothing);
 //! streamed bodies each hold an upstream connection, so at most [`OPEN_BODIES_CAP`] are open at
 //! once; body handles are typed entries of the store's resource table, so a guest cannot name
 //! anything else through them.
@@ -29,16 +32,24 @@ pub struct HttpCapability {
     connection: Option<Arc<BoundConnection>>,
     open_bodies: usize,
     timeout: Duration,
+    /// The invocation's memory cap: an `http.send` body larger than this is refused.
+    max_body: u64,
     violation: Option<Violation>,
 }
 
 impl HttpCapability {
-    /// HTTP through `connection`, or none at all, for an invocation with `timeout`.
-    pub fn new(connection: Option<Arc<BoundConnection>>, timeout: Duration) -> Self {
+    /// HTTP through `connection`, or none at all, for an invocation with `timeout` and
+    /// `max_memory` bytes of memory.
+    pub fn new(
+        connection: Option<Arc<BoundConnection>>,
+        timeout: Duration,
+        max_memory: usize,
+    ) -> Self {
         HttpCapability {
             connection,
             open_bodies: 0,
             timeout,
+            max_body: max_memory as u64,
             violation: None,
         }
     }
@@ -97,7 +108,7 @@ impl HttpCapability {
     ) -> Result<HttpResponse, HttpError> {
         let bound = self.bound();
         let result = match bound {
-            Ok(bound) => bound.send(skill, request).await,
+            Ok(bound) => bound.send_within(skill, request, self.max_body).await,
             Err(e) => Err(e),
         };
         self.note(result)
