@@ -6,7 +6,9 @@
 //! the comparison's timing nor an early exit tells how much of a key was right, nor which caller
 //! it was close to. Keys shorter than [`MIN_KEY_BYTES`] are refused at start (they could be
 //! guessed). No key, digest or presented value is ever logged or answered. A key kept in a file
-//! is re-read when the file changes, so a key is rotated without a restart.
+//! is re-read when the file changes, so a key is rotated without a restart; a key file that is
+//! removed, emptied or cut short while the server runs disables its caller (revoking a key by
+//! deleting it must not leave the old key working).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -27,7 +29,8 @@ pub struct KnownCaller {
     pub name: String,
     /// The tenants whose connections it may bind.
     pub tenants: BTreeSet<String>,
-    digest: [u8; 32],
+    /// The key's sha256; `None` while the caller's key file holds no usable key (refused).
+    digest: Option<[u8; 32]>,
     source: SecretSource,
     stamp: Option<FileStamp>,
 }
@@ -62,12 +65,45 @@ impl Callers {
             known.push(KnownCaller {
                 name: caller.name.clone(),
                 tenants: caller.tenants.iter().cloned().collect(),
-                digest,
+                digest: Some(digest),
                 source: caller.key.clone(),
                 stamp,
             });
         }
         Ok(Callers { callers: known })
+    }
+
+    /// Like [`Self::load`], for a reload of a running server: a caller whose key cannot be read
+    /// is disabled (and reported) instead of failing the reload, which would keep every
+    /// caller's previous key, that one's included.
+    pub fn load_for_reload(callers: &BTreeMap<String, Caller>) -> Self {
+        let known = callers
+            .values()
+            .map(|caller| {
+                let (digest, stamp) = match read_key(&caller.name, &caller.key) {
+                    Ok((digest, stamp)) => (Some(digest), stamp),
+                    Err(failure) => {
+                        tracing::warn!(
+                            "{}; the caller is refused until it has a key",
+                            failure.to_safe_string()
+                        );
+                        let stamp = match &caller.key {
+                            SecretSource::File(path) => stamp_of(path),
+                            SecretSource::Env(_) => None,
+                        };
+                        (None, stamp)
+                    }
+                };
+                KnownCaller {
+                    name: caller.name.clone(),
+                    tenants: caller.tenants.iter().cloned().collect(),
+                    digest,
+                    source: caller.key.clone(),
+                    stamp,
+                }
+            })
+            .collect();
+        Callers { callers: known }
     }
 
     /// True when no caller is configured.
@@ -80,17 +116,19 @@ impl Callers {
         let digest: [u8; 32] = Sha256::digest(presented).into();
         let mut found = None;
         for caller in &self.callers {
-            // No early exit: every caller is compared whatever matched before.
-            if bool::from(caller.digest.ct_eq(&digest)) {
+            // No early exit: every caller is compared whatever matched before. A disabled
+            // caller is compared too (against zeros, which no key hashes to) and never found.
+            let known = caller.digest.unwrap_or([0; 32]);
+            if bool::from(known.ct_eq(&digest)) && caller.digest.is_some() {
                 found = Some(caller);
             }
         }
         found
     }
 
-    /// Re-reads the keys kept in files that changed since they were read; a key that cannot be
-    /// read now keeps its previous value (and is reported). Returns the names of the callers
-    /// whose key changed.
+    /// Re-reads the keys kept in files that changed since they were read. A file that no longer
+    /// holds a usable key (removed, empty, too short) disables its caller until it does again
+    /// (reported). Returns the names of the callers whose key changed or was disabled.
     pub fn refresh(&mut self) -> Vec<String> {
         let mut changed = Vec::new();
         for caller in &mut self.callers {
@@ -104,8 +142,11 @@ impl Callers {
             match read_key(&caller.name, &caller.source) {
                 Ok((digest, stamp)) => {
                     caller.stamp = stamp;
-                    if !bool::from(digest.ct_eq(&caller.digest)) {
-                        caller.digest = digest;
+                    let same = caller
+                        .digest
+                        .is_some_and(|known| bool::from(digest.ct_eq(&known)));
+                    if !same {
+                        caller.digest = Some(digest);
                         changed.push(caller.name.clone());
                     }
                 }
@@ -113,9 +154,12 @@ impl Callers {
                     // Remembered, so the same broken file is reported once.
                     caller.stamp = stamp;
                     tracing::warn!(
-                        "{}; the caller keeps its previous key",
+                        "{}; the caller is refused until its key file holds a key again",
                         failure.to_safe_string()
                     );
+                    if caller.digest.take().is_some() {
+                        changed.push(caller.name.clone());
+                    }
                 }
             }
         }
@@ -233,6 +277,56 @@ mod tests {
                 .authenticate(b"second-key-0123456789-longer")
                 .map(|c| c.name.as_str()),
             Some("soc")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_removed_or_emptied_key_file_disables_its_caller_until_it_holds_a_key_again() {
+        let dir = scratch("revoke");
+        let path = dir.join("soc");
+        std::fs::write(&path, "first-key-0123456789").unwrap();
+        let config = BTreeMap::from([("soc".to_string(), caller("soc", &path, &["acme"]))]);
+        let mut callers = Callers::load(&config).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(callers.refresh(), vec!["soc".to_string()]);
+        assert!(callers.authenticate(b"first-key-0123456789").is_none());
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(callers.refresh(), Vec::<String>::new());
+        assert!(callers.authenticate(b"first-key-0123456789").is_none());
+        std::fs::write(&path, "second-key-0123456789").unwrap();
+        assert_eq!(callers.refresh(), vec!["soc".to_string()]);
+        assert_eq!(
+            callers
+                .authenticate(b"second-key-0123456789")
+                .map(|c| c.name.as_str()),
+            Some("soc")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_reload_disables_a_caller_whose_key_file_is_gone_and_keeps_the_others() {
+        let dir = scratch("reload");
+        std::fs::write(dir.join("mssp"), "0123456789abcdef-mssp").unwrap();
+        let config = BTreeMap::from([
+            (
+                "soc".to_string(),
+                caller("soc", &dir.join("soc-missing"), &["acme"]),
+            ),
+            (
+                "mssp".to_string(),
+                caller("mssp", &dir.join("mssp"), &["globex"]),
+            ),
+        ]);
+        let callers = Callers::load_for_reload(&config);
+        let soc = callers.callers.iter().find(|c| c.name == "soc").unwrap();
+        assert_eq!(soc.digest, None);
+        assert_eq!(
+            callers
+                .authenticate(b"0123456789abcdef-mssp")
+                .map(|c| c.name.as_str()),
+            Some("mssp")
         );
         std::fs::remove_dir_all(dir).unwrap();
     }

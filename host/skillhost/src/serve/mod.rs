@@ -191,8 +191,11 @@ impl Server {
             .config_writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let loaded = Config::locate_and_load(self.config_path.as_deref())
-            .and_then(|config| Callers::load(&config.callers).map(|callers| (config, callers)));
+        // A caller whose key cannot be read is disabled, not a reason to keep the old config.
+        let loaded = Config::locate_and_load(self.config_path.as_deref()).map(|config| {
+            let callers = Callers::load_for_reload(&config.callers);
+            (config, callers)
+        });
         let (config, callers) = match loaded {
             Ok(loaded) => loaded,
             Err(failure) => {
