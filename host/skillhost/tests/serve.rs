@@ -227,6 +227,53 @@ fn a_request_without_a_key_or_with_a_wrong_key_is_401_unauthenticated() {
 }
 
 #[test]
+fn a_client_that_pipelines_requests_and_never_reads_is_disconnected_after_the_stall_timeout() {
+    use std::io::{Read, Write};
+    let host = host_with(&["echo"]);
+    let config = write_config(&host, "serve", &[]);
+    let serve = host.serve(&["--config", &config, "--stall-timeout", "1s"]);
+    // 200,000 requests without a key: their 401 answers (tens of MB) are far more than the two
+    // sockets' buffers hold, so the server's writes find no room while nobody reads.
+    const REQUESTS: usize = 200_000;
+    let stream = std::net::TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+    let mut writer = stream.try_clone().expect("clone");
+    let sending = std::thread::spawn(move || {
+        let request = b"GET /v1/skills HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+        for _ in 0..REQUESTS / 1000 {
+            // The server stops reading once its answers are stuck, then closes the connection.
+            if writer.write_all(&request).is_err() {
+                break;
+            }
+        }
+    });
+    // Nobody reads for four times the stall timeout.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut reader = stream;
+    reader.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let mut answers = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answers.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the connection neither ended nor went on: {e}"),
+        }
+    }
+    sending.join().expect("sender");
+    let statuses = answers
+        .windows(12)
+        .filter(|w| *w == b"HTTP/1.1 401")
+        .count();
+    assert!(
+        statuses < REQUESTS,
+        "all {REQUESTS} requests were answered: the stalled connection was kept"
+    );
+    // The server is well and serves others.
+    assert_eq!(serve.get("/v1/skills", Some(SOC_KEY)).status, 200);
+}
+
+#[test]
 fn a_caller_naming_another_tenants_connection_is_403_and_that_upstream_gets_no_request() {
     let anchor = jiff::Timestamp::now();
     let acme = sim(12, true, 1.0, anchor, &[]);

@@ -6,8 +6,9 @@
 //! apart: each invocation gets its own store, limits and bound connection, and a caller reaches
 //! only its tenants' connections.
 //!
-//! Threat: the listener faces the network. Connections are capped in number and must send
-//! their headers within a timeout (slowloris); a non-loopback address needs TLS unless the
+//! Threat: the listener faces the network. Connections are capped in number, must send their
+//! headers within a timeout (slowloris) and must take what is written to them (`stall`); a
+//! non-loopback address needs TLS unless the
 //! operator says otherwise in so many words; shutdown drains, then cancels. See `api` for
 //! requests, `schedule` for fairness, `catalog` for drop-ins, `callers` for keys.
 
@@ -18,6 +19,7 @@ mod invoke;
 mod metrics;
 mod reply;
 mod schedule;
+mod stall;
 mod tls;
 
 use std::convert::Infallible;
@@ -49,6 +51,7 @@ use callers::Callers;
 use catalog::Skills;
 use metrics::Metrics;
 use schedule::{ScheduleLimits, Scheduler};
+use stall::StallGuard;
 
 /// `serve` arguments.
 #[derive(Debug, Args)]
@@ -88,6 +91,11 @@ pub struct ServeArgs {
     /// Open client connections; further ones wait to be accepted.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
+
+    /// How long a connection is kept while its client takes nothing of what is written to it
+    /// (a client that stopped reading); then it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub stall_timeout: String,
 
     /// Largest request body, such as 1M.
     #[arg(long, value_name = "SIZE", default_value = "1M")]
@@ -246,6 +254,9 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         parse_bytes(&args.max_body).map_err(|m| Failure::usage(format!("--max-body: {m}")))?;
     let drain_timeout = parse_duration(&args.drain_timeout)
         .map_err(|m| Failure::usage(format!("--drain-timeout: {m}")))?;
+    let stall_timeout = parse_duration(&args.stall_timeout)
+        .map_err(|m| Failure::usage(format!("--stall-timeout: {m}")))?
+        .max(Duration::from_millis(100));
     let rescan = parse_duration(&args.rescan_interval)
         .map_err(|m| Failure::usage(format!("--rescan-interval: {m}")))?
         .max(Duration::from_millis(100));
@@ -349,6 +360,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
         listener,
         acceptor,
         args.max_connections,
+        stall_timeout,
     ));
     while let Signal::Reload = signals.next().await {
         server.reload();
@@ -371,12 +383,14 @@ async fn refresher(server: Arc<Server>, interval: Duration) {
     }
 }
 
-/// Accepts connections, at most `max_connections` open at once.
+/// Accepts connections, at most `max_connections` open at once, each closed once its client
+/// has taken nothing of an answer for `stall_timeout`.
 async fn accept(
     server: Arc<Server>,
     listener: TcpListener,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     max_connections: usize,
+    stall_timeout: Duration,
 ) {
     let connections = Arc::new(Semaphore::new(max_connections.max(1)));
     loop {
@@ -393,6 +407,8 @@ async fn accept(
             }
         };
         let _ = stream.set_nodelay(true);
+        // Under TLS too: the guard sees the encrypted bytes make progress or not.
+        let stream = StallGuard::new(stream, stall_timeout);
         let server = server.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
