@@ -11,12 +11,17 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Whether `c` must not reach a reader raw: C0 and C1 controls (tab, CR and LF included), DEL,
-/// and the Unicode bidirectional and zero-width formatting characters.
-fn is_unsafe(c: char) -> bool {
+/// the Unicode line and paragraph separators, and the Unicode bidirectional and zero-width
+/// formatting characters. Every one of them is in the Basic Multilingual Plane.
+pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}'
+            '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{061C}'
+                | '\u{FEFF}'
         )
 }
 
@@ -24,20 +29,54 @@ fn is_unsafe(c: char) -> bool {
 /// `\u{202e}`). Borrowed when nothing needs escaping. (Backslashes are left as they are: text
 /// that merely looks like an escape is harmless, and messages often quote Rust's own escapes.)
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    escape_where(text, is_unsafe)
+}
+
+/// [`escape`], but tabs and line breaks stay as they are: for a format that keeps them in a
+/// field of its own (a quoted CSV cell) and is not shown on a terminal.
+pub fn escape_but_line_breaks(text: &str) -> Cow<'_, str> {
+    escape_where(text, |c| is_unsafe(c) && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+fn escape_where(text: &str, unsafe_here: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !text.chars().any(&unsafe_here) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
+        if !unsafe_here(c) {
+            out.push(c);
+            continue;
+        }
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\u{1b}' => out.push_str("\\e"),
-            c if is_unsafe(c) => {
+            c => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
-            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// JSON text with every unsafe character that is not JSON's own whitespace written as a
+/// `\uXXXX` escape: the same JSON value, safe to show on a terminal. Valid JSON holds such a
+/// character only inside a string (C0 controls other than whitespace cannot stand raw in it),
+/// where the escape means the same character.
+pub fn escape_in_json(text: &str) -> Cow<'_, str> {
+    let unsafe_here = |c: char| is_unsafe(c) && !matches!(c, '\t' | '\n' | '\r' | ' ');
+    if !text.chars().any(unsafe_here) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_here(c) {
+            // Every unsafe character is in the BMP: one UTF-16 unit.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
         }
     }
     Cow::Owned(out)
@@ -61,5 +100,29 @@ mod tests {
             escape("a\x1b[2Jb\r\nskillhost: ok\u{202e}cba\u{9b}\u{7f}"),
             "a\\e[2Jb\\r\\nskillhost: ok\\u{202e}cba\\u{9b}\\u{7f}"
         );
+    }
+
+    #[test]
+    fn line_and_paragraph_separators_are_escaped() {
+        assert_eq!(escape("a\u{2028}b\u{2029}"), "a\\u{2028}b\\u{2029}");
+    }
+
+    #[test]
+    fn escaping_but_line_breaks_keeps_tabs_and_line_breaks_and_escapes_the_rest() {
+        assert_eq!(
+            escape_but_line_breaks("a\tb\r\nc\x1b]0;t\x07\u{9b}\u{202e}"),
+            "a\tb\r\nc\\e]0;t\\u{7}\\u{9b}\\u{202e}"
+        );
+    }
+
+    #[test]
+    fn escaping_in_json_gives_the_same_value_with_no_unsafe_character_raw() {
+        let text = "{\"t\": \"a\u{9b}2J\u{7f}\u{202e}\u{2028}b\"}\n";
+        let escaped = escape_in_json(text);
+        assert_eq!(escaped, "{\"t\": \"a\\u009b2J\\u007f\\u202e\\u2028b\"}\n");
+        let before: serde_json::Value = serde_json::from_str(text).unwrap();
+        let after: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(before, after);
+        assert!(matches!(escape_in_json("{\"a\": 1}"), Cow::Borrowed(_)));
     }
 }

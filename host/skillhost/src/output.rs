@@ -6,14 +6,17 @@
 //! Threat: every cell comes from a skill or an upstream. `table` is read by people: its cells are
 //! escaped ([`escape`]) and clipped, and it aligns a bounded window of rows, then streams, so a
 //! run with many rows (or many columns) costs bounded memory. `csv` is opened by spreadsheets: a
-//! cell a spreadsheet would run as a formula is neutralized unless raw output is asked for. JSON
-//! and NDJSON escape control characters themselves. Every format's bytes count against
-//! `--max-output` where they are written (see the `pipe` module).
+//! cell a spreadsheet would run as a formula is neutralized unless raw output is asked for, and
+//! its control and formatting characters are escaped (tabs and line breaks too on a terminal;
+//! in a file they stay, in a quoted cell). JSON escapes C0 controls itself; C1 controls, DEL and
+//! the bidirectional and separator characters are valid JSON raw, so on a terminal, and always
+//! in the summary on stderr, they are written as `\uXXXX` ([`escape_in_json`]). Every format's
+//! bytes count against `--max-output` where they are written (see the `pipe` module).
 
 use std::io::Write;
 
 use serde_json::{Map, Value};
-use skillhost_contract::text::escape;
+use skillhost_contract::text::{escape, escape_but_line_breaks, escape_in_json};
 use skillhost_runtime::capabilities::RowSink;
 use skillhost_runtime::capabilities::emit::Row;
 use skillhost_runtime::output::Output;
@@ -39,7 +42,8 @@ pub struct RowPrinter {
     format: OutputFormat,
     columns: Vec<String>,
     out: Box<dyn Write + Send>,
-    flush_each: bool,
+    /// stdout is a terminal: each row is flushed, and no unsafe character is written raw.
+    terminal: bool,
     raw_csv: bool,
     rows_written: u64,
     /// `table`: the first rows (escaped and clipped cells), until the widths are known.
@@ -50,18 +54,19 @@ pub struct RowPrinter {
 
 impl RowPrinter {
     /// A printer to any writer. `columns` gives the order of dataset columns (may be empty);
-    /// `flush_each` flushes after every row (for a terminal).
+    /// `terminal` says the writer is a terminal: every row is flushed, and every character
+    /// [`escape`] would escape is written escaped (as `\uXXXX` in JSON, the same value).
     pub fn new(
         format: OutputFormat,
         columns: Vec<String>,
         out: Box<dyn Write + Send>,
-        flush_each: bool,
+        terminal: bool,
     ) -> Self {
         RowPrinter {
             format,
             columns,
             out,
-            flush_each,
+            terminal,
             raw_csv: false,
             rows_written: 0,
             window: Vec::new(),
@@ -76,10 +81,24 @@ impl RowPrinter {
     }
 
     fn csv_cell(&self, text: &str) -> String {
-        if self.raw_csv {
-            csv_field(text)
+        let text = if self.terminal {
+            escape(text)
         } else {
-            csv_field(&neutralize_formula(text))
+            escape_but_line_breaks(text)
+        };
+        if self.raw_csv {
+            csv_field(&text)
+        } else {
+            csv_field(&neutralize_formula(&text))
+        }
+    }
+
+    /// JSON text as this printer writes it: on a terminal, unsafe characters escaped.
+    fn json_out<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if self.terminal {
+            escape_in_json(text)
+        } else {
+            std::borrow::Cow::Borrowed(text)
         }
     }
 
@@ -97,6 +116,7 @@ impl RowPrinter {
         match self.format {
             OutputFormat::Json => {
                 let text = serde_json::to_string(row)?;
+                let text = self.json_out(&text);
                 if first {
                     write!(self.out, "{{\n  \"rows\": [\n    {text}")?;
                 } else {
@@ -104,7 +124,9 @@ impl RowPrinter {
                 }
             }
             OutputFormat::Ndjson => {
-                serde_json::to_writer(&mut self.out, row)?;
+                let text = serde_json::to_string(row)?;
+                let text = self.json_out(&text);
+                self.out.write_all(text.as_bytes())?;
                 self.out.write_all(b"\n")?;
             }
             OutputFormat::Csv => {
@@ -141,7 +163,7 @@ impl RowPrinter {
                 }
             }
         }
-        if self.flush_each {
+        if self.terminal {
             self.out.flush()?;
         }
         Ok(())
@@ -152,7 +174,8 @@ impl RowPrinter {
     pub fn finish_dataset(mut self, summary: &Value) -> std::io::Result<()> {
         match self.format {
             OutputFormat::Json => {
-                let summary = indent(&serde_json::to_string_pretty(summary)?, 2);
+                let summary = serde_json::to_string_pretty(summary)?;
+                let summary = indent(&self.json_out(&summary), 2);
                 if self.rows_written == 0 {
                     write!(
                         self.out,
@@ -165,15 +188,15 @@ impl RowPrinter {
             OutputFormat::Csv if self.rows_written == 0 => {
                 let header: Vec<String> = self.columns.iter().map(|c| self.csv_cell(c)).collect();
                 writeln!(self.out, "{}", header.join(","))?;
-                say!("{}", serde_json::to_string(summary)?);
+                say_summary(summary)?;
             }
             OutputFormat::Table => {
                 if self.widths.is_none() {
                     self.print_window()?;
                 }
-                say!("{}", serde_json::to_string(summary)?);
+                say_summary(summary)?;
             }
-            _ => say!("{}", serde_json::to_string(summary)?),
+            _ => say_summary(summary)?,
         }
         self.out.flush()
     }
@@ -224,6 +247,15 @@ impl RowPrinter {
         &mut self,
         write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
+        if self.terminal {
+            // Escaped as a whole: a terminal is shown what a person can read anyway.
+            let mut text = Vec::new();
+            write(&mut text)?;
+            let text = String::from_utf8_lossy(&text);
+            self.out.write_all(escape_in_json(&text).as_bytes())?;
+            self.out.write_all(b"\n")?;
+            return self.out.flush();
+        }
         let mut out = std::io::BufWriter::with_capacity(WHOLE_BUFFER, &mut self.out);
         write(&mut out)?;
         out.write_all(b"\n")?;
@@ -269,6 +301,13 @@ impl RowPrinter {
     /// Writes a row of the JSON formats as the guest's checked text (one line, one object):
     /// nothing is parsed or built for it.
     fn write_json_text(&mut self, text: &str) -> std::io::Result<()> {
+        let escaped;
+        let text = if self.terminal {
+            escaped = escape_in_json(text);
+            &*escaped
+        } else {
+            text
+        };
         let first = self.rows_written == 0;
         self.rows_written += 1;
         match (self.format, first) {
@@ -279,11 +318,18 @@ impl RowPrinter {
                 self.out.write_all(b"\n")?;
             }
         }
-        if self.flush_each {
+        if self.terminal {
             self.out.flush()?;
         }
         Ok(())
     }
+}
+
+/// Writes a streamed format's summary, one JSON line, to stderr (often a terminal), its unsafe
+/// characters escaped.
+fn say_summary(summary: &Value) -> std::io::Result<()> {
+    say!("{}", escape_in_json(&serde_json::to_string(summary)?));
+    Ok(())
 }
 
 impl RowSink for RowPrinter {
@@ -393,12 +439,16 @@ mod tests {
     }
 
     fn print(format: OutputFormat, rows: &[Value]) -> String {
+        print_to(format, rows, false)
+    }
+
+    fn print_to(format: OutputFormat, rows: &[Value], terminal: bool) -> String {
         let shared = Shared::default();
         let mut printer = RowPrinter::new(
             format,
             vec!["id".into(), "tags".into(), "note".into()],
             Box::new(shared.clone()),
-            false,
+            terminal,
         );
         for row in rows {
             printer.row(Row::check(row.to_string()).unwrap()).unwrap();
@@ -422,6 +472,44 @@ mod tests {
             out,
             "id,tags,note\n1,\"[\"\"a\"\",\"\"b\"\"]\",\"say \"\"hi\"\", ok\"\n2,[],\n"
         );
+    }
+
+    /// A cell an attacked machine could have written: an OSC title sequence, a CR that moves the
+    /// cursor back over the line, a C1 CSI, a bidirectional override.
+    fn hostile() -> Value {
+        json!({"id": "1", "tags": [], "note": "a\u{1b}]0;owned\u{7}\rb\u{9b}2J\u{202e}c"})
+    }
+
+    #[test]
+    fn csv_to_a_terminal_escapes_every_control_and_formatting_character() {
+        let out = print_to(OutputFormat::Csv, &[hostile()], true);
+        assert_eq!(
+            out,
+            "id,tags,note\n1,[],a\\e]0;owned\\u{7}\\rb\\u{9b}2J\\u{202e}c\n"
+        );
+    }
+
+    #[test]
+    fn csv_to_a_file_escapes_controls_but_keeps_line_breaks_in_a_quoted_cell() {
+        let out = print_to(OutputFormat::Csv, &[hostile()], false);
+        assert_eq!(
+            out,
+            "id,tags,note\n1,[],\"a\\e]0;owned\\u{7}\rb\\u{9b}2J\\u{202e}c\"\n"
+        );
+    }
+
+    #[test]
+    fn ndjson_to_a_terminal_writes_c1_and_bidi_characters_as_json_escapes() {
+        let out = print_to(OutputFormat::Ndjson, &[hostile()], true);
+        assert_eq!(
+            out,
+            "{\"id\":\"1\",\"tags\":[],\"note\":\"a\\u001b]0;owned\\u0007\\rb\\u009b2J\\u202ec\"}\n"
+        );
+        let row: Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert_eq!(row, hostile());
+        // To a file the row is the guest's text as it is.
+        let raw = print_to(OutputFormat::Ndjson, &[hostile()], false);
+        assert!(raw.contains('\u{9b}'), "{raw}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 use skillhost_contract::error::Failure;
 use skillhost_contract::manifest::{OutputKind, ParamKind, SkillManifest};
-use skillhost_contract::text::escape;
+use skillhost_contract::text::{escape, escape_in_json};
 use skillhost_contract::versions::{self, CONTRACT_PACKAGE};
 use skillhost_runtime::host::SkillHost;
 use skillhost_runtime::limits::{SandboxLimits, human_bytes};
@@ -107,7 +107,8 @@ fn describe(host: &SkillHost, id: &str) -> Result<(), Failure> {
     }
     let text = serde_json::to_string_pretty(&doc)
         .map_err(|e| Failure::other(format!("cannot encode the manifest: {e}")))?;
-    println!("{text}");
+    // The manifest's text is the skill's: its unsafe characters escaped, the same JSON.
+    println!("{}", escape_in_json(&text));
     Ok(())
 }
 
