@@ -1,5 +1,5 @@
 //! `skillhost serve` end to end: the real binary over loopback HTTP, its skills in a throwaway
-//! folder, the built-in simulator upstream. Callers and keys (401), tenant isolation (403 with
+//! folder, the built-in simulator upstream. Callers and keys (401), tenant isolation (404 with
 //! nothing sent upstream), one pacing budget for concurrent invocations (every row, no 429),
 //! hostile guests beside normal ones, drop-in components, draining on SIGTERM, request
 //! validation, metrics, the audit log, and the refusal of plain HTTP off loopback.
@@ -274,7 +274,8 @@ fn a_client_that_pipelines_requests_and_never_reads_is_disconnected_after_the_st
 }
 
 #[test]
-fn a_caller_naming_another_tenants_connection_is_403_and_that_upstream_gets_no_request() {
+fn a_caller_naming_another_tenants_connection_is_404_like_a_missing_one_and_that_upstream_gets_no_request()
+ {
     let anchor = jiff::Timestamp::now();
     let acme = sim(12, true, 1.0, anchor, &[]);
     let globex = sim(12, true, 1.0, anchor, &[]);
@@ -318,12 +319,10 @@ fn a_caller_naming_another_tenants_connection_is_403_and_that_upstream_gets_no_r
             &json!({"connection": connection, "input": input}),
         );
         let context = format!("{caller} → {connection} ({skill})");
-        assert_error(&response, 403, "forbidden", &context);
+        assert_error(&response, 404, "not_found", &context);
         assert_eq!(
             response.json()["error"]["message"],
-            format!(
-                "caller `{caller}` may not use connection `{connection}`: it belongs to a tenant not in the caller's list"
-            ),
+            format!("caller `{caller}` has no connection named `{connection}`"),
             "{context}"
         );
     }
@@ -1060,7 +1059,7 @@ fn malformed_invocations_are_refused_with_400_or_404_before_anything_runs() {
             json!({"connection": "nope", "input": {"incident_id": "100003"}}).to_string(),
             404,
             "not_found",
-            "no connection named `nope`",
+            "caller `soc` has no connection named `nope`",
         ),
         (
             "a timeout above the server's",
@@ -1201,7 +1200,7 @@ fn audited_session() -> (Host, String, String, BTreeMap<String, String>) {
             .status,
         401
     );
-    assert_eq!(serve.invoke(GET, SOC_KEY, &get("globex-sim")).status, 403);
+    assert_eq!(serve.invoke(GET, SOC_KEY, &get("globex-sim")).status, 404);
     // Draining writes every record before the process ends.
     serve.signal(libc::SIGTERM);
     assert_eq!(serve.wait_exit().code(), Some(0), "{}", serve.stderr());

@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use skillhost_contract::error::{Failure, Reason};
+use skillhost_contract::text::escape;
 use skillhost_runtime::limits::{SandboxLimits, human_bytes, parse_bytes, parse_duration};
 
 use super::Server;
@@ -66,7 +67,13 @@ where
         (&Method::GET, ["metrics"]) => Ok(text_response(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            server.metrics.render(server.scheduler.load()),
+            server.metrics.render(server.scheduler.load(), &|tenant| {
+                // An invocation without a connection is counted under `caller:NAME`.
+                match tenant.strip_prefix("caller:") {
+                    Some(name) => name == caller.name,
+                    None => caller.may_use(tenant),
+                }
+            }),
         )),
         (&Method::GET, ["v1", "skills"]) => Ok(list_skills(server)),
         (&Method::GET, ["v1", "skills", id]) => describe_skill(server, id),
@@ -241,20 +248,27 @@ where
         }
         None => None,
         Some(name) => {
-            let connection = config.connections.get(name).ok_or_else(|| {
-                Failure::usage(format!("no connection named `{name}`"))
-                    .with_reason(Reason::NotFound)
-                    .with_hint(
-                        "connections are the [connections.NAME] tables of the server's config",
-                    )
-            })?;
-            if !caller.may_use(&connection.tenant) {
-                return Err(Failure::usage(format!(
-                    "caller `{}` may not use connection `{name}`: it belongs to a tenant not in the caller's list",
+            // A connection of another tenant is answered as one that does not exist: a caller
+            // learns nothing of other tenants' connections, not even their names.
+            let not_found = || {
+                Failure::usage(format!(
+                    "caller `{}` has no connection named `{name}`",
                     caller.name
                 ))
-                .with_reason(Reason::Forbidden)
-                .with_hint("the caller's `tenants` in the server's config decide which connections it may bind"));
+                .with_reason(Reason::NotFound)
+                .with_hint(
+                    "connections are the [connections.NAME] tables of the server's config, and \
+                     the caller's `tenants` there decide which of them it may bind",
+                )
+            };
+            let connection = config.connections.get(name).ok_or_else(not_found)?;
+            if !caller.may_use(&connection.tenant) {
+                tracing::warn!(
+                    caller = %escape(&caller.name),
+                    connection = %escape(name),
+                    "a caller named a connection of a tenant not in its list (answered 404)"
+                );
+                return Err(not_found());
             }
             Some(connection.clone())
         }

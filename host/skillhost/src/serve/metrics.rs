@@ -86,8 +86,10 @@ impl Metrics {
         *inner.rejected.entry(code).or_default() += 1;
     }
 
-    /// The text `GET /metrics` answers.
-    pub fn render(&self, load: Load) -> String {
+    /// The text `GET /metrics` answers to a caller who `sees` the tenants it names: series of
+    /// other tenants are left out (a caller learns nothing of another tenant's work), series
+    /// by skill and the server's load are shown to every caller.
+    pub fn render(&self, load: Load, sees: &dyn Fn(&str) -> bool) -> String {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = String::new();
         family(
@@ -97,6 +99,9 @@ impl Metrics {
             "Invocations that ran, by skill, tenant and outcome.",
         );
         for ((skill, tenant, outcome), n) in &inner.invocations {
+            if !sees(tenant) {
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "skillhost_invocations_total{{skill=\"{}\",tenant=\"{}\",outcome=\"{outcome}\"}} {n}",
@@ -152,7 +157,7 @@ impl Metrics {
             "counter",
             "Requests sent to upstream services (retries included), by tenant.",
         );
-        for (tenant, (sent, _)) in &inner.upstream {
+        for (tenant, (sent, _)) in inner.upstream.iter().filter(|(t, _)| sees(t)) {
             let _ = writeln!(
                 out,
                 "skillhost_upstream_requests_total{{tenant=\"{}\"}} {sent}",
@@ -165,7 +170,7 @@ impl Metrics {
             "counter",
             "Upstream answers with status 429, by tenant.",
         );
-        for (tenant, (_, throttled)) in &inner.upstream {
+        for (tenant, (_, throttled)) in inner.upstream.iter().filter(|(t, _)| sees(t)) {
             let _ = writeln!(
                 out,
                 "skillhost_upstream_throttled_total{{tenant=\"{}\"}} {throttled}",
@@ -236,10 +241,13 @@ mod tests {
             upstream: (3, 1),
             peak_memory: 1024,
         });
-        let text = metrics.render(Load {
-            running: 2,
-            queued: 5,
-        });
+        let text = metrics.render(
+            Load {
+                running: 2,
+                queued: 5,
+            },
+            &|_| true,
+        );
         assert!(text.contains(
             "skillhost_invocations_total{skill=\"s\",tenant=\"acme \\\"x\\\"\",outcome=\"ok\"} 1\n"
         ));
@@ -255,5 +263,32 @@ mod tests {
         assert!(text.contains("skillhost_guest_memory_peak_bytes{skill=\"s\"} 1024\n"));
         assert!(text.contains("skillhost_queue_depth 5\n"));
         assert!(text.contains("skillhost_invocations_running 2\n"));
+    }
+
+    #[test]
+    fn a_caller_sees_the_series_of_its_tenants_and_not_of_others() {
+        let metrics = Metrics::default();
+        for tenant in ["acme", "globex"] {
+            metrics.finished(Finished {
+                skill: "s",
+                tenant,
+                outcome: "ok",
+                seconds: 0.02,
+                upstream: (3, 1),
+                peak_memory: 1024,
+            });
+        }
+        let load = Load {
+            running: 0,
+            queued: 0,
+        };
+        let text = metrics.render(load, &|tenant| tenant == "acme");
+        assert!(text.contains(
+            "skillhost_invocations_total{skill=\"s\",tenant=\"acme\",outcome=\"ok\"} 1\n"
+        ));
+        assert!(text.contains("skillhost_upstream_requests_total{tenant=\"acme\"} 3\n"));
+        assert!(!text.contains("globex"), "{text}");
+        // Series by skill count every tenant's invocations.
+        assert!(text.contains("skillhost_invocation_duration_seconds_count{skill=\"s\"} 2\n"));
     }
 }
