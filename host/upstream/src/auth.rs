@@ -66,7 +66,8 @@ const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Cached tokens of every connection of a process.
 #[derive(Default)]
 pub struct TokenCache {
-    slots: Mutex<HashMap<(String, String, String), Slot>>,
+    /// By tenant, connection name, the definition's [`Connection::fingerprint`], and scope.
+    slots: Mutex<HashMap<(String, String, u64, String), Slot>>,
     serial: AtomicU64,
     requests: AtomicU64,
 }
@@ -80,7 +81,7 @@ impl TokenCache {
     /// Drops the cached tokens of connection `name`.
     pub fn forget(&self, name: &str) {
         if let Ok(mut slots) = self.slots.lock() {
-            slots.retain(|(_, connection, _), _| connection != name);
+            slots.retain(|(_, connection, _, _), _| connection != name);
         }
     }
 
@@ -96,6 +97,7 @@ impl TokenCache {
         let key = (
             connection.tenant.clone(),
             connection.name.clone(),
+            connection.fingerprint(),
             scope.to_string(),
         );
         let slot = match self.slots.lock() {

@@ -467,6 +467,17 @@ impl Config {
 }
 
 impl Connection {
+    /// A digest of the whole definition (endpoints, ids, where the secret is kept, limits): the
+    /// HTTP clients and tokens cached for a connection are kept under its name and this, so that
+    /// an invocation still holding a definition a reload replaced never hands its client or its
+    /// tokens to invocations of the new one.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        format!("{self:?}").hash(&mut hasher);
+        hasher.finish()
+    }
+
     /// The base URL of the Entra ID login endpoint.
     pub fn login_base(&self) -> String {
         self.endpoints
@@ -536,6 +547,24 @@ cloud = "gcc-high"
 [connections.acme.endpoints]
 login = "http://127.0.0.1:8400"
 "#;
+
+    #[test]
+    fn a_definition_changed_anywhere_has_another_fingerprint_and_the_same_one_keeps_it() {
+        let fingerprint =
+            |text: &str| Config::parse(text).unwrap().connections["acme"].fingerprint();
+        let same = fingerprint(GOOD);
+        assert_eq!(fingerprint(GOOD), same);
+        for changed in [
+            GOOD.replace(
+                "00000000-0000-0000-0000-000000000000",
+                "22222222-2222-2222-2222-222222222222",
+            ),
+            GOOD.replace("ACME_SECRET", "OTHER_SECRET"),
+            GOOD.replace("http://127.0.0.1:8400", "http://127.0.0.1:8401"),
+        ] {
+            assert_ne!(fingerprint(&changed), same, "{changed}");
+        }
+    }
 
     #[test]
     fn a_complete_connection_parses_with_defaults() {

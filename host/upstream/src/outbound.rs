@@ -39,7 +39,8 @@ use crate::retry::{RetryPolicy, backoff, retry_after};
 /// Process-wide state of outbound calls: the token cache, HTTP clients, pacers and audit log.
 pub struct Connector {
     tokens: TokenCache,
-    clients: Mutex<HashMap<String, reqwest::Client>>,
+    /// By connection name and definition ([`Connection::fingerprint`]).
+    clients: Mutex<HashMap<(String, u64), reqwest::Client>>,
     pacers: Mutex<HashMap<(String, String), Arc<Pacer>>>,
     pacing: std::sync::OnceLock<PacingBackend>,
     audit: std::sync::OnceLock<Arc<AuditLog>>,
@@ -143,11 +144,12 @@ impl Connector {
             .clients
             .lock()
             .map_err(|_| "client table poisoned".to_string())?;
-        if let Some(client) = clients.get(&connection.name) {
+        let key = (connection.name.clone(), connection.fingerprint());
+        if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
         let client = crate::client::build(connection)?;
-        clients.insert(connection.name.clone(), client.clone());
+        clients.insert(key, client.clone());
         Ok(client)
     }
 
@@ -155,7 +157,7 @@ impl Connector {
     /// a reloaded config). Pacers stay: they belong to the app registration, not the name.
     pub fn forget(&self, name: &str) {
         if let Ok(mut clients) = self.clients.lock() {
-            clients.remove(name);
+            clients.retain(|(connection, _), _| connection != name);
         }
         self.tokens.forget(name);
     }

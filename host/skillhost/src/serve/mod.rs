@@ -219,7 +219,7 @@ impl Server {
             let same = config
                 .connections
                 .get(name)
-                .is_some_and(|new| format!("{new:?}") == format!("{connection:?}"));
+                .is_some_and(|new| new.fingerprint() == connection.fingerprint());
             if !same {
                 self.connector.forget(name);
             }
