@@ -670,6 +670,53 @@ fn connections_test_passes_against_the_simulator_and_explains_a_wrong_secret() {
 }
 
 #[test]
+fn connections_test_gives_up_on_a_login_endpoint_that_never_answers_within_its_timeout() {
+    // Takes connections and holds them open without a byte of answer.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let sim = simulator(3, &[]);
+    let host = Host::defender(&[]);
+    let config = host.config(&sim, "defender", "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let login = format!("login = \"{}\"", sim.base_url());
+    assert!(text.contains(&login), "{text}");
+    std::fs::write(
+        &config,
+        text.replace(&login, &format!("login = \"http://{silent_addr}\"")),
+    )
+    .unwrap();
+    let run = host.run(&[
+        "--config",
+        &config,
+        "connections",
+        "test",
+        "sim",
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            "FAIL token: http://{silent_addr} did not answer within 1 s"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("give it longer with --timeout"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sim.stats().calls(), 0);
+}
+
+#[test]
 fn connections_test_names_a_missing_permission_and_how_to_grant_it() {
     let config = common::SimulatorConfig {
         incidents: 3,

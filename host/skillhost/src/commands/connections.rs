@@ -13,6 +13,7 @@ use serde_json::json;
 use skillhost_contract::error::Failure;
 use skillhost_contract::text::escape;
 use skillhost_contract::types::{HttpError, HttpRequest, Method};
+use skillhost_runtime::limits::{human_duration, parse_duration};
 use skillhost_upstream::auth::AccessToken;
 use skillhost_upstream::connections::{Config, Connection, SecretSource};
 use skillhost_upstream::outbound::Connector;
@@ -29,6 +30,9 @@ pub enum ConnectionsCommand {
     Test {
         /// The connection's name.
         name: String,
+        /// How long each check (the token, the probe call) may take.
+        #[arg(long, value_name = "DURATION", default_value = "60s")]
+        timeout: String,
     },
 }
 
@@ -37,7 +41,11 @@ pub async fn run(global: &GlobalArgs, command: ConnectionsCommand) -> Result<(),
     let config = Config::locate_and_load(global.config.as_deref())?;
     match command {
         ConnectionsCommand::List => list(&config),
-        ConnectionsCommand::Test { name } => test(&config, &name).await,
+        ConnectionsCommand::Test { name, timeout } => {
+            let timeout =
+                parse_duration(&timeout).map_err(|m| Failure::usage(format!("--timeout: {m}")))?;
+            test(&config, &name, timeout).await
+        }
     }
 }
 
@@ -74,8 +82,9 @@ fn list(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Runs the checks, printing one line per check; exit 0 only when all pass.
-async fn test(config: &Config, name: &str) -> Result<(), Failure> {
+/// Runs the checks, printing one line per check, each within `timeout`; exit 0 only when all
+/// pass.
+async fn test(config: &Config, name: &str, timeout: Duration) -> Result<(), Failure> {
     let connection = config.connection(name)?.clone();
     let connector = Connector::new(None);
     println!(
@@ -85,12 +94,12 @@ async fn test(config: &Config, name: &str) -> Result<(), Failure> {
         connection.cloud.name(),
         connection.api.service()
     );
-    let token = check_token(&connector, &connection).await?;
+    let token = check_token(&connector, &connection, timeout).await?;
     let mut failed = Vec::new();
     if !check_permission(&connection, &token) {
         failed.push("permission");
     }
-    if !check_probe(&connector, connection).await? {
+    if !check_probe(&connector, connection, timeout).await? {
         failed.push("probe");
     }
     if failed.is_empty() {
@@ -104,18 +113,31 @@ async fn test(config: &Config, name: &str) -> Result<(), Failure> {
     }
 }
 
-/// A token can be obtained; without one nothing else can be checked.
+/// A token can be obtained within `timeout`; without one nothing else can be checked.
 async fn check_token(
     connector: &Connector,
     connection: &Connection,
+    timeout: Duration,
 ) -> Result<AccessToken, Failure> {
     let scope = connection.cloud.scope(connection.api);
     let client = connector.client(connection).map_err(Failure::usage)?;
-    match connector
-        .tokens()
-        .token(&client, connection, &scope, None)
-        .await
-    {
+    let asked = connector.tokens().token(&client, connection, &scope, None);
+    let Ok(answer) = tokio::time::timeout(timeout, asked).await else {
+        println!(
+            "FAIL token: {} did not answer within {}",
+            escape(&connection.login_base()),
+            human_duration(timeout)
+        );
+        return Err(Failure::skill(format!(
+            "connection `{}`: no token could be obtained",
+            connection.name
+        ))
+        .with_hint(
+            "check that the login endpoint is reachable from here (a proxy or a firewall that \
+             holds connections open), or give it longer with --timeout",
+        ));
+    };
+    match answer {
         Ok(token) => {
             println!(
                 "ok   token: obtained from {} for {scope}",
@@ -164,11 +186,12 @@ fn check_permission(connection: &Connection, token: &AccessToken) -> bool {
 async fn check_probe(
     connector: &std::sync::Arc<Connector>,
     connection: Connection,
+    timeout: Duration,
 ) -> Result<bool, Failure> {
     let api = connection.api;
     let path = api.probe_path();
     let bound = connector
-        .bind(connection, Instant::now() + Duration::from_secs(60))
+        .bind(connection, Instant::now() + timeout)
         .map_err(Failure::usage)?;
     let request = HttpRequest {
         service: api.service().to_string(),
