@@ -32,12 +32,6 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     escape_where(text, is_unsafe)
 }
 
-/// [`escape`], but tabs and line breaks stay as they are: for a format that keeps them in a
-/// field of its own (a quoted CSV cell) and is not shown on a terminal.
-pub fn escape_but_line_breaks(text: &str) -> Cow<'_, str> {
-    escape_where(text, |c| is_unsafe(c) && !matches!(c, '\t' | '\n' | '\r'))
-}
-
 fn escape_where(text: &str, unsafe_here: impl Fn(char) -> bool) -> Cow<'_, str> {
     if !text.chars().any(&unsafe_here) {
         return Cow::Borrowed(text);
@@ -105,14 +99,6 @@ mod tests {
     #[test]
     fn line_and_paragraph_separators_are_escaped() {
         assert_eq!(escape("a\u{2028}b\u{2029}"), "a\\u{2028}b\\u{2029}");
-    }
-
-    #[test]
-    fn escaping_but_line_breaks_keeps_tabs_and_line_breaks_and_escapes_the_rest() {
-        assert_eq!(
-            escape_but_line_breaks("a\tb\r\nc\x1b]0;t\x07\u{9b}\u{202e}"),
-            "a\tb\r\nc\\e]0;t\\u{7}\\u{9b}\\u{202e}"
-        );
     }
 
     #[test]

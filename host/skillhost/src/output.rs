@@ -6,17 +6,17 @@
 //! Threat: every cell comes from a skill or an upstream. `table` is read by people: its cells are
 //! escaped ([`escape`]) and clipped, and it aligns a bounded window of rows, then streams, so a
 //! run with many rows (or many columns) costs bounded memory. `csv` is opened by spreadsheets: a
-//! cell a spreadsheet would run as a formula is neutralized unless raw output is asked for, and
-//! its control and formatting characters are escaped (tabs and line breaks too on a terminal;
-//! in a file they stay, in a quoted cell). JSON escapes C0 controls itself; C1 controls, DEL and
-//! the bidirectional and separator characters are valid JSON raw, so on a terminal, and always
-//! in the summary on stderr, they are written as `\uXXXX` ([`escape_in_json`]). Every format's
-//! bytes count against `--max-output` where they are written (see the `pipe` module).
+//! cell a spreadsheet would run as a formula is neutralized unless raw output is asked for; on a
+//! terminal its cells are escaped like a table's (a file keeps the data as it is, line breaks in
+//! quoted cells). JSON escapes C0 controls itself; C1 controls, DEL and the bidirectional and
+//! separator characters are valid JSON raw, so on a terminal, and always in the summary on
+//! stderr, they are written as `\uXXXX` ([`escape_in_json`], the same JSON value). Every
+//! format's bytes count against `--max-output` where they are written (see the `pipe` module).
 
 use std::io::Write;
 
 use serde_json::{Map, Value};
-use skillhost_contract::text::{escape, escape_but_line_breaks, escape_in_json};
+use skillhost_contract::text::{escape, escape_in_json};
 use skillhost_runtime::capabilities::RowSink;
 use skillhost_runtime::capabilities::emit::Row;
 use skillhost_runtime::output::Output;
@@ -81,10 +81,12 @@ impl RowPrinter {
     }
 
     fn csv_cell(&self, text: &str) -> String {
+        // A file gets the data as it is (zero-width joiners and direction marks are text in
+        // many scripts); a terminal gets nothing that could drive it.
         let text = if self.terminal {
             escape(text)
         } else {
-            escape_but_line_breaks(text)
+            std::borrow::Cow::Borrowed(text)
         };
         if self.raw_csv {
             csv_field(&text)
@@ -123,10 +125,13 @@ impl RowPrinter {
                     write!(self.out, ",\n    {text}")?;
                 }
             }
-            OutputFormat::Ndjson => {
+            OutputFormat::Ndjson if self.terminal => {
                 let text = serde_json::to_string(row)?;
-                let text = self.json_out(&text);
-                self.out.write_all(text.as_bytes())?;
+                self.out.write_all(escape_in_json(&text).as_bytes())?;
+                self.out.write_all(b"\n")?;
+            }
+            OutputFormat::Ndjson => {
+                serde_json::to_writer(&mut self.out, row)?;
                 self.out.write_all(b"\n")?;
             }
             OutputFormat::Csv => {
@@ -248,13 +253,11 @@ impl RowPrinter {
         write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         if self.terminal {
-            // Escaped as a whole: a terminal is shown what a person can read anyway.
-            let mut text = Vec::new();
-            write(&mut text)?;
-            let text = String::from_utf8_lossy(&text);
-            self.out.write_all(escape_in_json(&text).as_bytes())?;
-            self.out.write_all(b"\n")?;
-            return self.out.flush();
+            let mut out =
+                std::io::BufWriter::with_capacity(WHOLE_BUFFER, EscapeInJson::new(&mut self.out));
+            write(&mut out)?;
+            out.write_all(b"\n")?;
+            return out.flush();
         }
         let mut out = std::io::BufWriter::with_capacity(WHOLE_BUFFER, &mut self.out);
         write(&mut out)?;
@@ -322,6 +325,61 @@ impl RowPrinter {
             self.out.flush()?;
         }
         Ok(())
+    }
+}
+
+/// A writer of JSON text that writes it on with [`escape_in_json`], as it comes: a character cut
+/// between two writes waits for its last bytes.
+struct EscapeInJson<W: Write> {
+    out: W,
+    /// The first bytes of a character the last write cut (at most 3).
+    partial: Vec<u8>,
+}
+
+impl<W: Write> EscapeInJson<W> {
+    fn new(out: W) -> Self {
+        EscapeInJson {
+            out,
+            partial: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for EscapeInJson<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let joined;
+        let bytes = if self.partial.is_empty() {
+            buf
+        } else {
+            joined = [std::mem::take(&mut self.partial).as_slice(), buf].concat();
+            &joined
+        };
+        let (text, rest) = match std::str::from_utf8(bytes) {
+            Ok(text) => (text, &[][..]),
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                // The check just passed: `valid` is UTF-8.
+                let text = std::str::from_utf8(valid).unwrap_or_default();
+                (text, rest)
+            }
+        };
+        self.out.write_all(escape_in_json(text).as_bytes())?;
+        if rest.len() < 4 && std::str::from_utf8(rest).is_err_and(|e| e.error_len().is_none()) {
+            // A character cut short: its first bytes wait for the next write.
+            self.partial = rest.to_vec();
+        } else {
+            // Not UTF-8 (serde_json never writes it): passed on as it is.
+            self.out.write_all(rest)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.partial.is_empty() {
+            let partial = std::mem::take(&mut self.partial);
+            self.out.write_all(&partial)?;
+        }
+        self.out.flush()
     }
 }
 
@@ -490,12 +548,26 @@ mod tests {
     }
 
     #[test]
-    fn csv_to_a_file_escapes_controls_but_keeps_line_breaks_in_a_quoted_cell() {
+    fn csv_to_a_file_keeps_the_data_as_it_is_in_a_quoted_cell() {
         let out = print_to(OutputFormat::Csv, &[hostile()], false);
         assert_eq!(
             out,
-            "id,tags,note\n1,[],\"a\\e]0;owned\\u{7}\rb\\u{9b}2J\\u{202e}c\"\n"
+            "id,tags,note\n1,[],\"a\u{1b}]0;owned\u{7}\rb\u{9b}2J\u{202e}c\"\n"
         );
+    }
+
+    #[test]
+    fn escaping_json_as_it_is_written_gives_the_same_text_whatever_the_cuts() {
+        let text = "{\"t\": \"é\u{9b}x\u{202e}\u{1F600}\"}";
+        let whole = escape_in_json(text).into_owned();
+        for cut in 0..=text.len() {
+            let mut out = Vec::new();
+            let mut writer = EscapeInJson::new(&mut out);
+            writer.write_all(&text.as_bytes()[..cut]).unwrap();
+            writer.write_all(&text.as_bytes()[cut..]).unwrap();
+            writer.flush().unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), whole, "cut at {cut}");
+        }
     }
 
     #[test]
