@@ -1,10 +1,10 @@
 //! `skillhost serve`: many tenants' invocations, side by side, in one long-lived process.
 //!
 //! What the process shares: the engine (pooling allocator), one loaded component per skill
-//! version, one token per (tenant, connection, scope) with single-flight refresh, and one pacing
-//! budget per (tenant, app) for all concurrent invocations (the [`Connector`]). What it keeps
-//! apart: each invocation gets its own store, limits and bound connection, and a caller reaches
-//! only its tenants' connections.
+//! version, one token per (tenant, connection and its definition, scope) with single-flight
+//! refresh, and one pacing budget per (tenant, app) for all concurrent invocations (the
+//! [`Connector`]). What it keeps apart: each invocation gets its own store, limits and bound
+//! connection, and a caller reaches only its tenants' connections.
 //!
 //! Threat: the listener faces the network. Connections are capped in number, must send their
 //! headers within a timeout (slowloris) and must take what is written to them (`stall`); a
@@ -407,6 +407,11 @@ async fn accept(
             }
         };
         let _ = stream.set_nodelay(true);
+        // The socket reports room for more only once little of what was written is unsent, so
+        // a client that reads slowly shows progress in small steps (not only when a third of a
+        // send buffer of megabytes has drained), and the stall guard sees it as progress.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(NOTSENT_LOWAT);
         // Under TLS too: the guard sees the encrypted bytes make progress or not.
         let stream = StallGuard::new(stream, stall_timeout);
         let server = server.clone();
@@ -428,6 +433,11 @@ async fn accept(
         });
     }
 }
+
+/// Bytes written to a client connection but not sent yet, past which a write waits
+/// (`TCP_NOTSENT_LOWAT`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const NOTSENT_LOWAT: u32 = 64 * 1024;
 
 /// How long a cancelled invocation's connection stays open to send its last line.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);

@@ -6,7 +6,10 @@
 //! covers a client that sends nothing, but an answer waiting for room in a full socket waits for
 //! ever: such clients would keep every connection slot (`--max-connections`) and, with each, the
 //! answer it holds (an object result can be tens of MB). A client reading slowly but steadily is
-//! not affected: every write that goes through starts the clock again.
+//! not affected: every write that goes through starts the clock again, and `serve::accept` sets
+//! `TCP_NOTSENT_LOWAT` (64 KiB) so that a write goes through as soon as that little is unsent,
+//! not once a third of a send buffer of megabytes has drained. A client that takes at least
+//! 64 KiB per `--stall-timeout` keeps its connection.
 
 use std::future::Future;
 use std::io;
