@@ -67,6 +67,8 @@ pub type OnNextLink = Box<dyn FnOnce(String) + Send + Sync>;
 
 /// A response body being read.
 pub struct IncomingBody {
+    /// The length the answer announced (`Content-Length`), if it did.
+    announced: Option<u64>,
     pieces: mpsc::Receiver<Piece>,
     budget: Arc<Semaphore>,
     end: Arc<OnceLock<End>>,
@@ -94,6 +96,7 @@ impl IncomingBody {
         record: CallRecord,
     ) -> Self {
         let status = response.status().as_u16();
+        let announced = response.content_length();
         let (sender, pieces) = mpsc::channel(PIECES_IN_FLIGHT);
         let budget = Arc::new(Semaphore::new(READ_AHEAD));
         let end = Arc::new(OnceLock::new());
@@ -108,6 +111,7 @@ impl IncomingBody {
         };
         let reader = tokio::spawn(reading.run(sender, budget.clone(), end.clone()));
         IncomingBody {
+            announced,
             pieces,
             budget,
             end,
@@ -131,6 +135,11 @@ impl IncomingBody {
     pub fn on_next_link(&mut self, then: OnNextLink) {
         self.on_next_link = Some(then);
         self.check_next_link();
+    }
+
+    /// The length the answer announced (`Content-Length`), if it did.
+    pub fn announced(&self) -> Option<u64> {
+        self.announced
     }
 
     /// The reason the audit record gives if the body is dropped before it ended.

@@ -985,17 +985,30 @@ fn seconds(d: std::time::Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
-/// Every byte of `body`, refused as too large past `limit` bytes.
+/// Every byte of `body`, refused as too large past `limit` bytes (before any is read when its
+/// announced length is past it). The buffer is sized from the announced length, so that it does
+/// not grow by doubling past what it holds.
 async fn read_all(body: &mut IncomingBody, limit: u64) -> Result<Vec<u8>, HttpError> {
+    let too_large = |body: &mut IncomingBody| {
+        body.set_drop_reason("response too large for the invocation's memory");
+        HttpError::TooLarge(limit)
+    };
     let mut all = Vec::new();
+    if let Some(announced) = body.announced() {
+        if announced > limit {
+            return Err(too_large(body));
+        }
+        // Within the limit, and so within the invocation's memory; a failed reservation only
+        // means the buffer grows as it goes.
+        let _ = all.try_reserve_exact(announced as usize);
+    }
     loop {
         let piece = body.read(u32::MAX).await?;
         if piece.is_empty() {
             return Ok(all);
         }
         if (all.len() + piece.len()) as u64 > limit {
-            body.set_drop_reason("response too large for the invocation's memory");
-            return Err(HttpError::TooLarge(limit));
+            return Err(too_large(body));
         }
         all.extend_from_slice(&piece);
     }
