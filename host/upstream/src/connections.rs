@@ -28,6 +28,10 @@ pub struct Config {
     pub path: Option<PathBuf>,
 }
 
+/// What a tenant's name may not start with: `serve`'s metrics count invocations that bound no
+/// connection under `caller:NAME`.
+pub const CALLER_PREFIX: &str = "caller:";
+
 /// One connection: a tenant's app registration and how to reach its APIs.
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -320,6 +324,13 @@ impl RawConnection {
                 return Err(format!("{}: must not be empty", at(key)));
             }
         }
+        if self.tenant.starts_with(CALLER_PREFIX) {
+            // `serve` counts invocations without a connection under `caller:NAME`.
+            return Err(format!(
+                "{}: must not start with `{CALLER_PREFIX}` (reserved for callers in metrics)",
+                at("tenant")
+            ));
+        }
         for (key, url) in [
             ("remote_agent", &self.remote_agent),
             ("endpoints.login", &self.endpoints.login),
@@ -564,6 +575,16 @@ login = "http://127.0.0.1:8400"
         ] {
             assert_ne!(fingerprint(&changed), same, "{changed}");
         }
+    }
+
+    #[test]
+    fn a_tenant_named_like_a_callers_metrics_label_is_refused() {
+        let text = GOOD.replace("tenant = \"acme\"", "tenant = \"caller:soc\"");
+        assert_eq!(
+            Config::parse(&text).unwrap_err(),
+            "connection `acme`, key `tenant`: must not start with `caller:` (reserved for callers \
+             in metrics)"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::text::escape;
 use skillhost_runtime::limits::{SandboxLimits, human_bytes, parse_bytes, parse_duration};
+use skillhost_upstream::connections::CALLER_PREFIX;
 
 use super::Server;
 use super::callers::KnownCaller;
@@ -69,7 +70,7 @@ where
             "text/plain; version=0.0.4",
             server.metrics.render(server.scheduler.load(), &|tenant| {
                 // An invocation without a connection is counted under `caller:NAME`.
-                match tenant.strip_prefix("caller:") {
+                match tenant.strip_prefix(CALLER_PREFIX) {
                     Some(name) => name == caller.name,
                     None => caller.may_use(tenant),
                 }

@@ -22,7 +22,7 @@ use skillhost_runtime::capabilities::state::{PendingState, StateGrant, commit_no
 use skillhost_runtime::capabilities::{Capabilities, RefuseRows, RowSink};
 use skillhost_runtime::limits::SandboxLimits;
 use skillhost_runtime::output::Output;
-use skillhost_upstream::connections::Connection;
+use skillhost_upstream::connections::{CALLER_PREFIX, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Server;
@@ -71,7 +71,7 @@ impl Invocation {
         let in_flight = server.track();
         let tenant = match &self.connection {
             Some(c) => c.tenant.clone(),
-            None => format!("caller:{}", self.caller),
+            None => format!("{CALLER_PREFIX}{}", self.caller),
         };
         let mut shutdown = server.shutdown_signal();
         let admitted = tokio::select! {
