@@ -1,4 +1,4 @@
-//! Entra ID client-credentials tokens, cached per (tenant, connection, scope).
+//! Entra ID client-credentials tokens, cached per (tenant, connection and its definition, scope).
 //!
 //! Threat: the client secret and the bearer tokens are the tenant's keys. They live only here and
 //! in the one request header that carries them: never in a guest, an error, a log line or an
