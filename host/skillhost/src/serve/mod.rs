@@ -370,16 +370,23 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Checks key files and skills folders every `interval`.
+/// Checks key files and skills folders every `interval`, on a thread of its own: a component
+/// dropped in is compiled there (seconds, for an interpreter compiled to wasm), not on one of the
+/// workers that answer requests.
 async fn refresher(server: Arc<Server>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let runtime = tokio::runtime::Handle::current();
     loop {
         ticker.tick().await;
         if server.is_draining() {
             return;
         }
-        server.refresh().await;
+        let (server, runtime) = (server.clone(), runtime.clone());
+        let refreshed = tokio::task::spawn_blocking(move || runtime.block_on(server.refresh()));
+        if let Err(e) = refreshed.await {
+            tracing::error!("the check of skills folders and key files failed: {e}");
+        }
     }
 }
 
