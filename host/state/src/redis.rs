@@ -8,6 +8,12 @@
 //! be a single Redis/Valkey (or a primary); Redis Cluster is not supported, since a commit's
 //! keys would live on different nodes.
 //!
+//! A server that requires a password (`requirepass`, an ACL user's password) gets it from
+//! [`PASSWORD_FILE_VAR`] (a file holding it, as container secrets are mounted) or
+//! [`PASSWORD_VAR`]: never from the URL, which is printed in messages and `ps`. The password is
+//! never written anywhere. The connection is plain TCP: reach a server off this machine through
+//! a private network or a TLS tunnel.
+//!
 //! Layout, under `skillhost:v1:` (a scope is [`Scope::encoded`]):
 //! `counter` (versions and lease tokens), `scopes` (a set of scopes holding keys),
 //! `kv:<scope>` and `ver:<scope>` (hashes key → value and key → version), `lease:<scope>` (a
@@ -216,16 +222,93 @@ pub struct RedisStore {
     conn: ConnectionManager,
 }
 
+/// The environment variable naming a file that holds the store's password.
+pub const PASSWORD_FILE_VAR: &str = "SKILLHOST_STATE_PASSWORD_FILE";
+
+/// The environment variable holding the store's password.
+pub const PASSWORD_VAR: &str = "SKILLHOST_STATE_PASSWORD";
+
+/// The password for the server, from [`PASSWORD_FILE_VAR`] or [`PASSWORD_VAR`] (not both); a
+/// file's trailing line break is not part of it.
+fn password() -> Result<Option<String>, StoreError> {
+    let file = std::env::var_os(PASSWORD_FILE_VAR);
+    let value = std::env::var_os(PASSWORD_VAR);
+    let password = match (file, value) {
+        (Some(_), Some(_)) => {
+            return Err(StoreError::Invalid(format!(
+                "state store: both {PASSWORD_FILE_VAR} and {PASSWORD_VAR} are set; set one"
+            )));
+        }
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                StoreError::Invalid(format!(
+                    "state store: cannot read the password file {PASSWORD_FILE_VAR} names ({}): \
+                     {e}",
+                    std::path::Path::new(&path).display()
+                ))
+            })?;
+            text.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, Some(value)) => value.into_string().map_err(|_| {
+            StoreError::Invalid(format!("state store: {PASSWORD_VAR} is not UTF-8"))
+        })?,
+        (None, None) => return Ok(None),
+    };
+    if password.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "state store: the password in {} is empty",
+            if std::env::var_os(PASSWORD_FILE_VAR).is_some() {
+                PASSWORD_FILE_VAR
+            } else {
+                PASSWORD_VAR
+            }
+        )));
+    }
+    Ok(Some(password))
+}
+
+/// What to do when the server refused the password, or asked for one.
+const PASSWORD_HINT: &str = "the server's password is missing or wrong: put it in a file named by \
+     SKILLHOST_STATE_PASSWORD_FILE (or in SKILLHOST_STATE_PASSWORD), and give none to a server \
+     without one";
+
+/// Whether `e` is the server refusing this client for its password (missing or wrong), as the
+/// client and servers say it: a failed authentication, NOAUTH and WRONGPASS, or (Redis 7, to a
+/// client that did not authenticate) a protocol error naming it unauthenticated.
+fn refused_password(e: &redis::RedisError) -> bool {
+    let text = e.to_string();
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+        || [
+            "NOAUTH",
+            "WRONGPASS",
+            "unauthenticated",
+            "without any password configured",
+        ]
+        .iter()
+        .any(|sign| text.contains(sign))
+}
+
 impl RedisStore {
-    /// Connects to `url` (`redis://HOST:PORT/DB`, as [`crate::StoreUrl`] prints it), failing as
+    /// Connects to `url` (`redis://HOST:PORT/DB`, as [`crate::StoreUrl`] prints it), with the
+    /// password of [`PASSWORD_FILE_VAR`] or [`PASSWORD_VAR`] if one is set, failing as
     /// unavailable within about [`REDIS_TIMEOUT`] when the server cannot be reached.
     pub async fn open(url: &str) -> Result<RedisStore, StoreError> {
         let unavailable = |e: redis::RedisError| {
-            StoreError::Unavailable(format!(
-                "Redis store {url}: {e}; check that the server runs and this machine may reach it"
-            ))
+            let refused = refused_password(&e);
+            let what_to_do = if refused {
+                PASSWORD_HINT
+            } else {
+                "check that the server runs and this machine may reach it"
+            };
+            StoreError::Unavailable(format!("Redis store {url}: {e}; {what_to_do}"))
         };
-        let client = redis::Client::open(url).map_err(unavailable)?;
+        let mut info = redis::IntoConnectionInfo::into_connection_info(url).map_err(unavailable)?;
+        if let Some(password) = password()? {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        let client = redis::Client::open(info).map_err(unavailable)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
             .set_response_timeout(Some(REDIS_TIMEOUT))
@@ -242,6 +325,12 @@ impl RedisStore {
     }
 
     fn unavailable(&self, e: redis::RedisError) -> StoreError {
+        if refused_password(&e) {
+            return StoreError::Unavailable(format!(
+                "Redis store {}: {e}; {PASSWORD_HINT}",
+                self.url
+            ));
+        }
         StoreError::Unavailable(format!("Redis store {}: {e}", self.url))
     }
 

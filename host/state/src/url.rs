@@ -110,8 +110,8 @@ impl FromStr for StoreUrl {
             // Not echoed: what precedes the `@` may be a password.
             return Err(StoreError::Invalid(
                 "state store: a user or password in the store's URL is not supported (it would \
-                 be a secret in the config and in messages); write `redis://HOST:PORT/DB` and \
-                 protect the server by its network"
+                 be a secret in the config and in messages); write `redis://HOST:PORT/DB` and put \
+                 the password in a file named by SKILLHOST_STATE_PASSWORD_FILE"
                     .to_string(),
             ));
         }

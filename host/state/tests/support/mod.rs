@@ -59,6 +59,11 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one, or says why it cannot.
     pub fn start(binary: &Path) -> Result<RedisServer, String> {
+        Self::start_with(binary, &[])
+    }
+
+    /// Starts one with `extra` arguments (such as `--requirepass PW`).
+    pub fn start_with(binary: &Path, extra: &[&str]) -> Result<RedisServer, String> {
         // The port is found free and then handed over: another process may take it meanwhile,
         // so a server that exits at once is started again on another port.
         for _ in 0..5 {
@@ -66,7 +71,7 @@ impl RedisServer {
                 .and_then(|l| l.local_addr())
                 .map_err(|e| format!("no free loopback port: {e}"))?
                 .port();
-            if let Ok(server) = Self::start_on(binary, port) {
+            if let Ok(server) = Self::start_on_with(binary, port, extra) {
                 return Ok(server);
             }
         }
@@ -75,9 +80,14 @@ impl RedisServer {
 
     /// Starts one on `port` (for a restart on the port a stopped one had).
     pub fn start_on(binary: &Path, port: u16) -> Result<RedisServer, String> {
+        Self::start_on_with(binary, port, &[])
+    }
+
+    fn start_on_with(binary: &Path, port: u16, extra: &[&str]) -> Result<RedisServer, String> {
         let mut child = Command::new(binary)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
