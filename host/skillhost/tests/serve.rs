@@ -274,6 +274,24 @@ fn a_client_that_pipelines_requests_and_never_reads_is_disconnected_after_the_st
 }
 
 #[test]
+fn a_skills_log_line_in_serve_says_which_callers_run_wrote_it_and_stays_escaped() {
+    let host = host_with(&["log-flood"]);
+    let config = write_config(&host, "serve", &[]);
+    let serve = host.serve(&["--config", &config]);
+    let answer = serve.invoke("log-flood", SOC_KEY, &json!({"input": {"mode": "forge"}}));
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let line = serve.wait_for_stderr("the skill's log line", |l| l.contains("fine\\n"));
+    assert!(
+        line.contains("invocation{tenant=caller:soc caller=soc}"),
+        "{line}"
+    );
+    assert!(
+        line.contains("fine\\nskillhost: connection `prod` is ready\\r\\e[2J"),
+        "{line}"
+    );
+}
+
+#[test]
 fn a_caller_naming_another_tenants_connection_is_404_like_a_missing_one_and_that_upstream_gets_no_request()
  {
     let anchor = jiff::Timestamp::now();

@@ -17,6 +17,7 @@ use http::Response;
 use serde_json::{Map, Value, json};
 use skillhost_contract::error::{Failure, Reason};
 use skillhost_contract::manifest::OutputKind;
+use skillhost_contract::text::escape;
 use skillhost_runtime::capabilities::emit::{OutputFull, Ready, Row};
 use skillhost_runtime::capabilities::state::{PendingState, StateGrant, commit_note, note_commit};
 use skillhost_runtime::capabilities::{Capabilities, RefuseRows, RowSink};
@@ -24,6 +25,7 @@ use skillhost_runtime::limits::SandboxLimits;
 use skillhost_runtime::output::Output;
 use skillhost_upstream::connections::{CALLER_PREFIX, Connection};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::Server;
 use super::catalog::ServedSkill;
@@ -140,12 +142,23 @@ impl Invocation {
                     self.input.clone(),
                     self.limits,
                 );
-                tokio::spawn(async move {
-                    server
-                        .runtime
-                        .invoke(&skill.loaded, &input, capabilities, sink, limits)
-                        .await
-                })
+                // What the run logs (its skill's `log` lines included) says whose run it was.
+                // At the level of warnings, so that it is there whenever they are (a span below
+                // the log's level is not recorded).
+                let span = tracing::warn_span!(
+                    "invocation",
+                    tenant = %escape(&tenant),
+                    caller = %escape(&self.caller),
+                );
+                tokio::spawn(
+                    async move {
+                        server
+                            .runtime
+                            .invoke(&skill.loaded, &input, capabilities, sink, limits)
+                            .await
+                    }
+                    .instrument(span),
+                )
             };
             let abort = run.abort_handle();
             let (finished_sender, abort_wait) = oneshot::channel::<()>();
