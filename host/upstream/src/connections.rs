@@ -324,6 +324,10 @@ impl RawConnection {
                 return Err(format!("{}: must not be empty", at(key)));
             }
         }
+        // The durable store scopes state by tenant and connection: a name it cannot take is
+        // refused here, not when a run binds the connection.
+        skillhost_state::Scope::new(&self.tenant, &name, "skill")
+            .map_err(|e| format!("connection `{name}`: {e}"))?;
         if self.tenant.starts_with(CALLER_PREFIX) {
             // `serve` counts invocations without a connection under `caller:NAME`.
             return Err(format!(
@@ -575,6 +579,16 @@ login = "http://127.0.0.1:8400"
         ] {
             assert_ne!(fingerprint(&changed), same, "{changed}");
         }
+    }
+
+    #[test]
+    fn a_tenant_the_state_store_cannot_scope_by_is_refused_at_load() {
+        let long = "t".repeat(300);
+        let text = GOOD.replace("tenant = \"acme\"", &format!("tenant = \"{long}\""));
+        assert_eq!(
+            Config::parse(&text).unwrap_err(),
+            "connection `acme`: the tenant is 300 bytes; the limit is 256 bytes"
+        );
     }
 
     #[test]

@@ -97,16 +97,31 @@ impl Invocation {
         let capabilities = match self.connection.clone() {
             None => Capabilities::none(),
             Some(connection) => {
-                // State is kept per (tenant, connection, skill): the scope is the host's.
+                // State is kept per (tenant, connection, skill): the scope is the host's. Neither
+                // step depends on the request: a failure is the server's configuration (a tenant
+                // the store cannot scope by, a connection whose client cannot be built).
+                // The caller gets no detail: it could name a proxy's address, or its credentials.
+                let server_side = |failure: Failure| {
+                    tracing::error!(
+                        "connection `{}` cannot be used: {}",
+                        escape(&connection.name),
+                        failure.to_safe_string()
+                    );
+                    Failure::other(format!(
+                        "connection `{}` cannot be used: the server's configuration of it is \
+                         broken",
+                        connection.name
+                    ))
+                    .with_hint("its operator finds what to fix in the server's log")
+                };
                 let grant =
-                    StateGrant::for_run(&server.state, &connection, &self.skill.manifest().id)?;
-                Capabilities::bound(
-                    server
-                        .connector
-                        .bind(connection, started + self.limits.timeout)
-                        .map_err(Failure::usage)?,
-                )
-                .with_state(grant)
+                    StateGrant::for_run(&server.state, &connection, &self.skill.manifest().id)
+                        .map_err(server_side)?;
+                let bound = server
+                    .connector
+                    .bind(connection.clone(), started + self.limits.timeout)
+                    .map_err(|why| server_side(Failure::usage(why)))?;
+                Capabilities::bound(bound).with_state(grant)
             }
         };
         let bound = capabilities.connection.clone();
