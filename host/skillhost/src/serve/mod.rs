@@ -8,9 +8,9 @@
 //!
 //! Threat: the listener faces the network. Connections are capped in number, must send their
 //! headers within a timeout (slowloris) and must take what is written to them (`stall`); a
-//! non-loopback address needs TLS unless the
-//! operator says otherwise in so many words; shutdown drains, then cancels. See `api` for
-//! requests, `schedule` for fairness, `catalog` for drop-ins, `callers` for keys.
+//! non-loopback address needs TLS unless the operator says otherwise in so many words; shutdown
+//! drains, then cancels. See `api` for requests, `schedule` for fairness, `catalog` for
+//! drop-ins, `callers` for keys.
 
 mod api;
 mod callers;
