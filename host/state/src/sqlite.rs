@@ -30,6 +30,9 @@ use crate::scope::Scope;
 /// How long a call waits for another process's write lock before the store is unavailable.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How a database another process keeps locked is reported.
+const LOCKED: &str = "the database stayed locked by another process";
+
 /// The schema this version writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
 
@@ -74,9 +77,24 @@ impl SqliteStore {
         let path = path.to_path_buf();
         let inner = tokio::task::spawn_blocking(move || -> Result<Inner, StoreError> {
             prepare_file(&path)?;
-            let state = connect(&path, "FULL")?;
-            init_schema(&path, &state)?;
-            let pacing = connect(&path, "NORMAL")?;
+            // Switching a new file to WAL and creating its schema can be refused at once as
+            // locked while another process does the same (SQLite does not always wait through
+            // the busy handler there): tried again until the busy timeout.
+            let started = std::time::Instant::now();
+            let (state, pacing) = loop {
+                let opened = connect(&path, "FULL").and_then(|state| {
+                    init_schema(&path, &state)?;
+                    Ok((state, connect(&path, "NORMAL")?))
+                });
+                match opened {
+                    Err(StoreError::Unavailable(why))
+                        if why.contains(LOCKED) && started.elapsed() < BUSY_TIMEOUT =>
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    opened => break opened?,
+                }
+            };
             Ok(Inner {
                 path,
                 state: Mutex::new(state),
@@ -630,10 +648,7 @@ fn init_schema(path: &Path, conn: &Connection) -> Result<(), StoreError> {
 fn sql(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
-            StoreError::Unavailable(format!(
-                "the database stayed locked by another process for {} s ({e})",
-                BUSY_TIMEOUT.as_secs()
-            ))
+            StoreError::Unavailable(format!("{LOCKED} for {} s ({e})", BUSY_TIMEOUT.as_secs()))
         }
         Some(rusqlite::ErrorCode::DatabaseCorrupt) | Some(rusqlite::ErrorCode::NotADatabase) => {
             StoreError::Corrupt(e.to_string())
