@@ -228,6 +228,9 @@ pub const PASSWORD_FILE_VAR: &str = "SKILLHOST_STATE_PASSWORD_FILE";
 /// The environment variable holding the store's password.
 pub const PASSWORD_VAR: &str = "SKILLHOST_STATE_PASSWORD";
 
+/// The longest password file read.
+const MAX_PASSWORD_FILE_BYTES: u64 = 4096;
+
 /// The password for the server, from [`PASSWORD_FILE_VAR`] or [`PASSWORD_VAR`] (not both); a
 /// file's trailing line break is not part of it.
 fn password() -> Result<Option<String>, StoreError> {
@@ -240,13 +243,27 @@ fn password() -> Result<Option<String>, StoreError> {
             )));
         }
         (Some(path), None) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            // The path is not quoted in the message: put there by mistake, it would be the
+            // password itself.
+            let cannot = |why: String| {
                 StoreError::Invalid(format!(
-                    "state store: cannot read the password file {PASSWORD_FILE_VAR} names ({}): \
-                     {e}",
-                    std::path::Path::new(&path).display()
+                    "state store: cannot read the password file {PASSWORD_FILE_VAR} names: {why}"
                 ))
-            })?;
+            };
+            let mut text = String::new();
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(
+                    std::fs::File::open(&path).map_err(|e| cannot(e.kind().to_string()))?,
+                    MAX_PASSWORD_FILE_BYTES + 1,
+                ),
+                &mut text,
+            )
+            .map_err(|e| cannot(e.kind().to_string()))?;
+            if text.len() as u64 > MAX_PASSWORD_FILE_BYTES {
+                return Err(cannot(format!(
+                    "it is longer than {MAX_PASSWORD_FILE_BYTES} bytes"
+                )));
+            }
             text.trim_end_matches(['\n', '\r']).to_string()
         }
         (None, Some(value)) => value.into_string().map_err(|_| {

@@ -30,6 +30,9 @@ use crate::scope::Scope;
 /// How long a call waits for another process's write lock before the store is unavailable.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The pause between two attempts at opening a store another process holds locked.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
 /// How a database another process keeps locked is reported.
 const LOCKED: &str = "the database stayed locked by another process";
 
@@ -79,22 +82,29 @@ impl SqliteStore {
             prepare_file(&path)?;
             // Switching a new file to WAL and creating its schema can be refused at once as
             // locked while another process does the same (SQLite does not always wait through
-            // the busy handler there): tried again until the busy timeout.
-            let started = std::time::Instant::now();
+            // the busy handler there): tried again, all attempts within one busy timeout.
+            let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
             let (state, pacing) = loop {
-                let opened = connect(&path, "FULL").and_then(|state| {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let opened = connect(&path, "FULL", left).and_then(|state| {
                     init_schema(&path, &state)?;
-                    Ok((state, connect(&path, "NORMAL")?))
+                    Ok((state, connect(&path, "NORMAL", left)?))
                 });
                 match opened {
                     Err(StoreError::Unavailable(why))
-                        if why.contains(LOCKED) && started.elapsed() < BUSY_TIMEOUT =>
+                        if why.contains(LOCKED)
+                            && std::time::Instant::now() + RETRY_PAUSE < deadline =>
                     {
-                        std::thread::sleep(Duration::from_millis(20));
+                        std::thread::sleep(RETRY_PAUSE);
                     }
                     opened => break opened?,
                 }
             };
+            // From now on each statement waits the whole busy timeout.
+            for conn in [&state, &pacing] {
+                conn.busy_timeout(BUSY_TIMEOUT)
+                    .map_err(|e| with_path(sql(e), &path))?;
+            }
             Ok(Inner {
                 path,
                 state: Mutex::new(state),
@@ -602,11 +612,12 @@ fn prepare_file(path: &Path) -> Result<(), StoreError> {
     })
 }
 
-/// A connection with the busy timeout, WAL mode and the given `synchronous` level.
-fn connect(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
+/// A connection waiting at most `busy` for a lock, in WAL mode, with the given `synchronous`
+/// level.
+fn connect(path: &Path, synchronous: &str, busy: Duration) -> Result<Connection, StoreError> {
     let fail = |e: rusqlite::Error| with_path(sql(e), path);
     let conn = Connection::open(path).map_err(fail)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    conn.busy_timeout(busy).map_err(fail)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(fail)?;
