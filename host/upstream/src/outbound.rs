@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use reqwest::Url;
 use skillhost_contract::types::{ConnectionInfo, HttpError, HttpRequest, HttpResponse, Method};
+use tracing::Instrument;
 
 use crate::audit::{
     AuditLog, AuditTrail, CallRecord, DEFAULT_MAX_AUDIT_BYTES, DEFAULT_MAX_FIELD_BYTES, OpenRecord,
@@ -585,28 +586,32 @@ impl BoundConnection {
         let asked = request.clone();
         let unsent = Arc::new(AtomicBool::new(false));
         let refused = unsent.clone();
-        let task = tokio::spawn(async move {
-            let exchanged = connection.exchange(&skill, &asked, Ahead::Yes).await;
-            unsettled.settled();
-            let never_sent = connection.unsent.swap(false, Ordering::Relaxed);
-            let paced = connection
-                .ahead_pacing_refusal
-                .lock()
-                .ok()
-                .and_then(|mut why| why.take());
-            match exchanged {
-                Ok((response, record)) => {
-                    let mut answer = connection.answer(&skill, &asked, response, record, true);
-                    answer.body.set_drop_reason(NOT_TAKEN);
-                    Ok(answer)
+        let task = tokio::spawn(
+            async move {
+                let exchanged = connection.exchange(&skill, &asked, Ahead::Yes).await;
+                unsettled.settled();
+                let never_sent = connection.unsent.swap(false, Ordering::Relaxed);
+                let paced = connection
+                    .ahead_pacing_refusal
+                    .lock()
+                    .ok()
+                    .and_then(|mut why| why.take());
+                match exchanged {
+                    Ok((response, record)) => {
+                        let mut answer = connection.answer(&skill, &asked, response, record, true);
+                        answer.body.set_drop_reason(NOT_TAKEN);
+                        Ok(answer)
+                    }
+                    Err(_) if never_sent => {
+                        refused.store(true, Ordering::Release);
+                        Err(Unanswered::Unsent)
+                    }
+                    Err(error) => Err(Unanswered::Failed(error, paced)),
                 }
-                Err(_) if never_sent => {
-                    refused.store(true, Ordering::Release);
-                    Err(Unanswered::Unsent)
-                }
-                Err(error) => Err(Unanswered::Failed(error, paced)),
             }
-        });
+            // In the run's span (`serve` names its tenant and caller there).
+            .in_current_span(),
+        );
         *slot = Some(Prefetch {
             request,
             task,

@@ -31,6 +31,7 @@ use skillhost_state::{
     Lease, MAX_WRITES_PER_COMMIT, Scope, Store, StoreError, StoreUrl, Write, WriteOp, check_key,
 };
 use tokio::sync::OnceCell;
+use tracing::Instrument;
 
 /// How long a run's lock lasts unless renewed, by default: a killed run blocks its lock this
 /// long at most ([`StateStore::with_lock_ttl`] changes it).
@@ -109,7 +110,8 @@ pub struct StateGrant {
 impl StateGrant {
     /// The state of skill `skill` bound to `connection`, kept in `store`: the scope is
     /// (the connection's tenant, the connection, the skill). A tenant or connection name the
-    /// store cannot scope by is the caller's error.
+    /// store cannot scope by is refused when the config loads, so a failure here is the
+    /// server's, not the request's.
     pub fn for_run(
         store: &StateStore,
         connection: &skillhost_upstream::connections::Connection,
@@ -362,12 +364,10 @@ impl StateCapability {
             held.retain(|entry| entry.strong_count() > 0);
             held.push(Arc::downgrade(&listed));
         }
-        let renewer = tokio::spawn(renew(
-            store,
-            lease.clone(),
-            grant.store.lock_ttl,
-            health.clone(),
-        ));
+        // In the run's span (`serve` names its tenant and caller there): its warnings are the run's.
+        let renewer = tokio::spawn(
+            renew(store, lease.clone(), grant.store.lock_ttl, health.clone()).in_current_span(),
+        );
         self.lock = Some(HeldLock {
             lease,
             renewer,

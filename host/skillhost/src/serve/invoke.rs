@@ -144,6 +144,14 @@ impl Invocation {
         let (rows_taken_sender, rows_taken) = oneshot::channel::<()>();
         let task_server = server.clone();
         let running = server.track();
+        // Every line the run logs, the skill's `log` lines and the host's own about it, says
+        // whose run it was. At error level, so that it is there whenever anything is logged (a
+        // span below the log's level is not recorded).
+        let span = tracing::error_span!(
+            "invocation",
+            tenant = %escape(&tenant),
+            caller = %escape(&self.caller),
+        );
         tokio::spawn(async move {
             let permit = permit;
             let _running = running;
@@ -157,14 +165,6 @@ impl Invocation {
                     self.input.clone(),
                     self.limits,
                 );
-                // What the run logs (its skill's `log` lines included) says whose run it was.
-                // At the level of warnings, so that it is there whenever they are (a span below
-                // the log's level is not recorded).
-                let span = tracing::warn_span!(
-                    "invocation",
-                    tenant = %escape(&tenant),
-                    caller = %escape(&self.caller),
-                );
                 tokio::spawn(
                     async move {
                         server
@@ -172,7 +172,7 @@ impl Invocation {
                             .invoke(&skill.loaded, &input, capabilities, sink, limits)
                             .await
                     }
-                    .instrument(span),
+                    .in_current_span(),
                 )
             };
             let abort = run.abort_handle();
@@ -294,7 +294,7 @@ impl Invocation {
                 .as_ref()
                 .map_or((0, 0), |b| (b.requests_sent(), b.throttled_answers()));
             server.finished(&self, &tenant, started, ending, upstream, &written);
-        });
+        }.instrument(span));
         // The answer's head waits for the first row or for the end, whichever comes first: a run
         // that fails before any row gets its own status, not a 200 with an error line.
         // `None`: no end will come this way (a dataset that sent rows ends in the stream).

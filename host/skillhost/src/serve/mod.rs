@@ -383,7 +383,16 @@ async fn refresher(server: Arc<Server>, interval: Duration) {
             return;
         }
         let (server, runtime) = (server.clone(), runtime.clone());
-        let refreshed = tokio::task::spawn_blocking(move || runtime.block_on(server.refresh()));
+        let refreshed = tokio::task::spawn_blocking(move || {
+            // Given up once shutdown starts: the runtime it runs on is about to stop.
+            let mut draining = server.drain_started.subscribe();
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = server.refresh() => {}
+                    _ = draining.wait_for(|draining| *draining) => {}
+                }
+            });
+        });
         if let Err(e) = refreshed.await {
             tracing::error!("the check of skills folders and key files failed: {e}");
         }
