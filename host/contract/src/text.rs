@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 /// Whether `c` must not reach a reader raw: C0 and C1 controls (tab, CR and LF included), DEL,
 /// the Unicode line and paragraph separators, and the Unicode bidirectional and zero-width
 /// formatting characters. Every one of them is in the Basic Multilingual Plane.
-pub fn is_unsafe(c: char) -> bool {
+fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
@@ -29,30 +29,15 @@ pub fn is_unsafe(c: char) -> bool {
 /// `\u{202e}`). Borrowed when nothing needs escaping. (Backslashes are left as they are: text
 /// that merely looks like an escape is harmless, and messages often quote Rust's own escapes.)
 pub fn escape(text: &str) -> Cow<'_, str> {
-    escape_where(text, is_unsafe)
-}
-
-fn escape_where(text: &str, unsafe_here: impl Fn(char) -> bool) -> Cow<'_, str> {
-    if !text.chars().any(&unsafe_here) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if !unsafe_here(c) {
-            out.push(c);
-            continue;
+    escape_with(text, is_unsafe, |out, c| match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{1b}' => out.push_str("\\e"),
+        c => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
         }
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{1b}' => out.push_str("\\e"),
-            c => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-        }
-    }
-    Cow::Owned(out)
+    })
 }
 
 /// JSON text with every unsafe character that is not JSON's own whitespace written as a
@@ -61,14 +46,26 @@ fn escape_where(text: &str, unsafe_here: impl Fn(char) -> bool) -> Cow<'_, str> 
 /// where the escape means the same character.
 pub fn escape_in_json(text: &str) -> Cow<'_, str> {
     let unsafe_here = |c: char| is_unsafe(c) && !matches!(c, '\t' | '\n' | '\r' | ' ');
-    if !text.chars().any(unsafe_here) {
+    escape_with(text, unsafe_here, |out, c| {
+        // Every unsafe character is in the BMP: one UTF-16 unit.
+        let _ = write!(out, "\\u{:04x}", c as u32);
+    })
+}
+
+/// `text` with each character `unsafe_here` picks written by `write_escaped`; borrowed when
+/// there is none.
+fn escape_with(
+    text: &str,
+    unsafe_here: impl Fn(char) -> bool,
+    write_escaped: impl Fn(&mut String, char),
+) -> Cow<'_, str> {
+    if !text.chars().any(&unsafe_here) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         if unsafe_here(c) {
-            // Every unsafe character is in the BMP: one UTF-16 unit.
-            let _ = write!(out, "\\u{:04x}", c as u32);
+            write_escaped(&mut out, c);
         } else {
             out.push(c);
         }
