@@ -127,7 +127,8 @@ impl RowPrinter {
             }
             OutputFormat::Ndjson if self.terminal => {
                 let text = serde_json::to_string(row)?;
-                self.out.write_all(escape_in_json(&text).as_bytes())?;
+                let text = self.json_out(&text);
+                self.out.write_all(text.as_bytes())?;
                 self.out.write_all(b"\n")?;
             }
             OutputFormat::Ndjson => {
@@ -304,13 +305,7 @@ impl RowPrinter {
     /// Writes a row of the JSON formats as the guest's checked text (one line, one object):
     /// nothing is parsed or built for it.
     fn write_json_text(&mut self, text: &str) -> std::io::Result<()> {
-        let escaped;
-        let text = if self.terminal {
-            escaped = escape_in_json(text);
-            &*escaped
-        } else {
-            text
-        };
+        let text = self.json_out(text);
         let first = self.rows_written == 0;
         self.rows_written += 1;
         match (self.format, first) {
