@@ -43,6 +43,18 @@ struct FileStamp {
 }
 
 impl KnownCaller {
+    /// `caller` of the config with its key's `digest` (`None`: disabled) and the `stamp` its key
+    /// file had when it was read.
+    fn new(caller: &Caller, digest: Option<[u8; 32]>, stamp: Option<FileStamp>) -> Self {
+        KnownCaller {
+            name: caller.name.clone(),
+            tenants: caller.tenants.iter().cloned().collect(),
+            digest,
+            source: caller.key.clone(),
+            stamp,
+        }
+    }
+
     /// Whether this caller may bind connections of `tenant`.
     pub fn may_use(&self, tenant: &str) -> bool {
         self.tenants.contains(tenant)
@@ -59,51 +71,34 @@ impl Callers {
     /// Reads every caller's key. A missing, empty or short key is an error naming the caller
     /// and where the key was looked for.
     pub fn load(callers: &BTreeMap<String, Caller>) -> Result<Self, Failure> {
-        let mut known = Vec::with_capacity(callers.len());
-        for caller in callers.values() {
-            let (digest, stamp) = read_key(&caller.name, &caller.key)?;
-            known.push(KnownCaller {
-                name: caller.name.clone(),
-                tenants: caller.tenants.iter().cloned().collect(),
-                digest: Some(digest),
-                source: caller.key.clone(),
-                stamp,
-            });
-        }
-        Ok(Callers { callers: known })
+        let callers = callers
+            .values()
+            .map(|caller| {
+                let (digest, stamp) = read_key(&caller.name, &caller.key)?;
+                Ok(KnownCaller::new(caller, Some(digest), stamp))
+            })
+            .collect::<Result<_, Failure>>()?;
+        Ok(Callers { callers })
     }
 
     /// Like [`Self::load`], for a reload of a running server: a caller whose key cannot be read
     /// is disabled (and reported) instead of failing the reload, which would keep every
     /// caller's previous key, that one's included.
     pub fn load_for_reload(callers: &BTreeMap<String, Caller>) -> Self {
-        let known = callers
+        let callers = callers
             .values()
-            .map(|caller| {
-                let (digest, stamp) = match read_key(&caller.name, &caller.key) {
-                    Ok((digest, stamp)) => (Some(digest), stamp),
-                    Err(failure) => {
-                        tracing::warn!(
-                            "{}; the caller is refused until it has a key",
-                            failure.to_safe_string()
-                        );
-                        let stamp = match &caller.key {
-                            SecretSource::File(path) => stamp_of(path),
-                            SecretSource::Env(_) => None,
-                        };
-                        (None, stamp)
-                    }
-                };
-                KnownCaller {
-                    name: caller.name.clone(),
-                    tenants: caller.tenants.iter().cloned().collect(),
-                    digest,
-                    source: caller.key.clone(),
-                    stamp,
+            .map(|caller| match read_key(&caller.name, &caller.key) {
+                Ok((digest, stamp)) => KnownCaller::new(caller, Some(digest), stamp),
+                Err(failure) => {
+                    tracing::warn!(
+                        "{}; the caller is refused until it has a key",
+                        failure.to_safe_string()
+                    );
+                    KnownCaller::new(caller, None, stamp_of_source(&caller.key))
                 }
             })
             .collect();
-        Callers { callers: known }
+        Callers { callers }
     }
 
     /// True when no caller is configured.
@@ -175,12 +170,17 @@ fn stamp_of(path: &PathBuf) -> Option<FileStamp> {
     })
 }
 
-/// The digest of caller `name`'s key, and the stamp of its file if it is kept in one.
-fn read_key(name: &str, source: &SecretSource) -> Result<([u8; 32], Option<FileStamp>), Failure> {
-    let stamp = match source {
+/// The stamp of the file a key is kept in (`None` for a key in the environment).
+fn stamp_of_source(source: &SecretSource) -> Option<FileStamp> {
+    match source {
         SecretSource::File(path) => stamp_of(path),
         SecretSource::Env(_) => None,
-    };
+    }
+}
+
+/// The digest of caller `name`'s key, and the stamp of its file if it is kept in one.
+fn read_key(name: &str, source: &SecretSource) -> Result<([u8; 32], Option<FileStamp>), Failure> {
+    let stamp = stamp_of_source(source);
     let key = source
         .read_as(&format!("caller `{name}`"), "API key")
         .map_err(|f| Failure {
