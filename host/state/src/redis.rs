@@ -236,7 +236,7 @@ const MAX_PASSWORD_FILE_BYTES: u64 = 4096;
 fn password() -> Result<Option<String>, StoreError> {
     let file = std::env::var_os(PASSWORD_FILE_VAR);
     let value = std::env::var_os(PASSWORD_VAR);
-    let password = match (file, value) {
+    let (password, from) = match (file, value) {
         (Some(_), Some(_)) => {
             return Err(StoreError::Invalid(format!(
                 "state store: both {PASSWORD_FILE_VAR} and {PASSWORD_VAR} are set; set one"
@@ -264,21 +264,22 @@ fn password() -> Result<Option<String>, StoreError> {
                     "it is longer than {MAX_PASSWORD_FILE_BYTES} bytes"
                 )));
             }
-            text.trim_end_matches(['\n', '\r']).to_string()
+            (
+                text.trim_end_matches(['\n', '\r']).to_string(),
+                PASSWORD_FILE_VAR,
+            )
         }
-        (None, Some(value)) => value.into_string().map_err(|_| {
-            StoreError::Invalid(format!("state store: {PASSWORD_VAR} is not UTF-8"))
-        })?,
+        (None, Some(value)) => (
+            value.into_string().map_err(|_| {
+                StoreError::Invalid(format!("state store: {PASSWORD_VAR} is not UTF-8"))
+            })?,
+            PASSWORD_VAR,
+        ),
         (None, None) => return Ok(None),
     };
     if password.is_empty() {
         return Err(StoreError::Invalid(format!(
-            "state store: the password in {} is empty",
-            if std::env::var_os(PASSWORD_FILE_VAR).is_some() {
-                PASSWORD_FILE_VAR
-            } else {
-                PASSWORD_VAR
-            }
+            "state store: the password in {from} is empty"
         )));
     }
     Ok(Some(password))
@@ -306,19 +307,31 @@ fn refused_password(e: &redis::RedisError) -> bool {
         .any(|sign| text.contains(sign))
 }
 
+/// The store at `url` could not serve, for `e`: with what to do about the password when the
+/// server refused it, else with `otherwise` if given.
+fn unreachable(url: &str, e: redis::RedisError, otherwise: Option<&str>) -> StoreError {
+    let what_to_do = if refused_password(&e) {
+        Some(PASSWORD_HINT)
+    } else {
+        otherwise
+    };
+    StoreError::Unavailable(match what_to_do {
+        Some(what_to_do) => format!("Redis store {url}: {e}; {what_to_do}"),
+        None => format!("Redis store {url}: {e}"),
+    })
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://HOST:PORT/DB`, as [`crate::StoreUrl`] prints it), with the
     /// password of [`PASSWORD_FILE_VAR`] or [`PASSWORD_VAR`] if one is set, failing as
     /// unavailable within about [`REDIS_TIMEOUT`] when the server cannot be reached.
     pub async fn open(url: &str) -> Result<RedisStore, StoreError> {
         let unavailable = |e: redis::RedisError| {
-            let refused = refused_password(&e);
-            let what_to_do = if refused {
-                PASSWORD_HINT
-            } else {
-                "check that the server runs and this machine may reach it"
-            };
-            StoreError::Unavailable(format!("Redis store {url}: {e}; {what_to_do}"))
+            unreachable(
+                url,
+                e,
+                Some("check that the server runs and this machine may reach it"),
+            )
         };
         let mut info = redis::IntoConnectionInfo::into_connection_info(url).map_err(unavailable)?;
         if let Some(password) = password()? {
@@ -342,13 +355,7 @@ impl RedisStore {
     }
 
     fn unavailable(&self, e: redis::RedisError) -> StoreError {
-        if refused_password(&e) {
-            return StoreError::Unavailable(format!(
-                "Redis store {}: {e}; {PASSWORD_HINT}",
-                self.url
-            ));
-        }
-        StoreError::Unavailable(format!("Redis store {}: {e}", self.url))
+        unreachable(&self.url, e, None)
     }
 
     fn corrupt(&self, what: &str) -> StoreError {
